@@ -9,6 +9,7 @@ name; unknown keys are errors naming the key.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,9 @@ from da_core.config import (
     TopicConfig,
 )
 from da_core.errors import ConfigError
+
+HOUR = 3600.0
+DAY = 86400.0
 
 MODULE_NAMES: tuple[str, ...] = (
     "load_prediction",
@@ -56,6 +60,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
             "powerNum": "number",
         },
         fields=("stationLng", "stationLat", "gunNum", "gridCapacity", "normalCap", "powerNum"),
+        expire_seconds=math.inf,
         frequency="when a station is created or reconfigured",
         modules=(_LP, _OO, _EP, _SOH, _CM),
     ),
@@ -75,6 +80,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
         fields=("outputPowerPerStationAvg", "outputPowerPerStationMax"),
         gun_key="gunPower",
         gun_fields=("outputPowerPerGunAvg", "outputPowerPerGunMax"),
+        expire_seconds=2 * HOUR,
         frequency="hourly; a message may carry up to 7 days of history",
         modules=(_LP, _EP, _SOH, _TM, _EM),
     ),
@@ -143,7 +149,22 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
         extractor="wrapped",
         wrapper_key="fee",
         time_key="sendTime",
-        field_types=dict.fromkeys(("sharpElectricFee", "sharpServerFee", "peakElectricFee", "peakServerFee", "flatElectricFee", "flatServerFee", "ebbElectricFee", "ebbServerFee", "otherElectricFee", "otherServerFee", "lossRate"), "number"),
+        field_types=dict.fromkeys(
+            (
+                "sharpElectricFee",
+                "sharpServerFee",
+                "peakElectricFee",
+                "peakServerFee",
+                "flatElectricFee",
+                "flatServerFee",
+                "ebbElectricFee",
+                "ebbServerFee",
+                "otherElectricFee",
+                "otherServerFee",
+                "lossRate",
+            ),
+            "number",
+        ),
         fields=(
             "sharpElectricFee",
             "sharpServerFee",
@@ -160,13 +181,17 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
         slot_list_prefix="feeNo",
         slot_list_name="feeNo",
         slot_list_size=48,
+        expire_seconds=45 * DAY,
         frequency="monthly",
         modules=(_OO, _EP, _EM, _TM),
     ),
     TopicConfig(
         name="SCHEDULE-DEVICE-ERROR",
-        field_types=dict.fromkeys(("hostError", "acError", "dcError", "terminalError", "storageError"), "string_list"),
+        field_types=dict.fromkeys(
+            ("hostError", "acError", "dcError", "terminalError", "storageError"), "string_list"
+        ),
         fields=("hostError", "acError", "dcError", "terminalError", "storageError"),
+        expire_seconds=2 * HOUR,
         frequency="on change",
         modules=(_SOH,),
     ),
@@ -192,7 +217,17 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
         name="SCHEDULE-DEVICE-STORAGE",
         window="per_device",
         device_key="storageCode",
-        field_types=dict.fromkeys(("batteryGroupSoc", "batteryGroupSoh", "batteryGroupElectric", "batteryGroupOutPower", "maxTemperature", "minTemperature"), "number"),
+        field_types=dict.fromkeys(
+            (
+                "batteryGroupSoc",
+                "batteryGroupSoh",
+                "batteryGroupElectric",
+                "batteryGroupOutPower",
+                "maxTemperature",
+                "minTemperature",
+            ),
+            "number",
+        ),
         fields=(
             "batteryGroupSoc",
             "batteryGroupSoh",
@@ -208,6 +243,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
         name="SCHEDULE-DEVICE-PV",
         field_types={"pvPreDcPower": "number_list"},
         fields=("pvPreDcPower",),
+        expire_seconds=2 * HOUR,
         frequency="every 15 min",
         modules=(_PV,),
     ),
@@ -215,8 +251,11 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
         name="SCHEDULE-ENVIRONMENT-WEATHER",
         extractor="wrapped",
         wrapper_key="weather",
-        field_types=dict.fromkeys(("weatherSituationYesterday", "seasonTomorrow", "weatherSituationTomorrow"), "string"),
+        field_types=dict.fromkeys(
+            ("weatherSituationYesterday", "seasonTomorrow", "weatherSituationTomorrow"), "string"
+        ),
         fields=("weatherSituationYesterday", "seasonTomorrow", "weatherSituationTomorrow"),
+        expire_seconds=2 * DAY,
         frequency="daily",
         modules=(_PV,),
     ),
@@ -232,6 +271,10 @@ DEFAULT_DEPENDENCIES: dict[str, tuple[str, ...]] = {
 
 def default_catalog() -> Catalog:
     """The catalog of SPEC §2 (13 SCHEDULE-* topics, 9 modules, their outputs and dependencies).
+
+    Slow topics keep their entries longer than the 600 s default of fast telemetry:
+    parameters never expire, hourly and 10-minute topics keep two periods, prices 45 days,
+    weather two days.
 
     ``customer_mining`` has no reader listed in SPEC §2; by default it reads
     SCHEDULE-CAR-ORDER and SCHEDULE-STATION-PARAM (a module that reads nothing cannot run).
@@ -318,6 +361,8 @@ def build_catalog(raw: Mapping[str, Any], base: Catalog | None = None) -> Catalo
                 explicit_readers |= k == "modules"
             if k == "field_fill":
                 v = dict(_mapping(v, f"{where}.field_fill", problems))
+            if k == "expire_seconds" and v in ("never", "inf", "infinity"):
+                v = math.inf
             changes[k] = v
         if changes.get("is_global") and "extractor" not in changes:
             changes["extractor"] = "global"

@@ -8,7 +8,8 @@ from typing import Any
 
 
 class StdlibJsonCodec:
-    """``json`` based codec. NaN/Infinity literals decode to floats; extractors treat them as missing."""
+    """``json`` based codec. NaN/Infinity literals decode to floats (the extractors treat
+    them as missing)."""
 
     def loads(self, data: bytes) -> Any:
         text = data.decode("utf-8")  # UnicodeDecodeError is a ValueError

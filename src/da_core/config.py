@@ -29,12 +29,12 @@ MODULE_OUTPUT_PREFIX = "MODULE-OUTPUT-"
 
 
 def default_output_topic(module: str) -> str:
-    """``MODULE-OUTPUT-`` + the module name upper-cased (``SOH_model`` → ``MODULE-OUTPUT-SOH_MODEL``)."""
+    """The default output topic: ``SOH_model`` → ``MODULE-OUTPUT-SOH_MODEL``."""
     return MODULE_OUTPUT_PREFIX + module.upper()
 
 
 def default_topic_key(topic: str) -> str:
-    """The name a topic's structure takes in a module input: ``SCHEDULE-CAR-ORDER`` → ``car_order``."""
+    """A topic's structure name in a module input: ``SCHEDULE-CAR-ORDER`` → ``car_order``."""
     name = topic[len("SCHEDULE-") :] if topic.startswith("SCHEDULE-") else topic
     return name.lower().replace("-", "_").replace(".", "_")
 
@@ -57,6 +57,9 @@ class TopicConfig:
       ``number_list``, ``string_list``, ``object``, ``any``: the default). A value of the wrong
       type, a non-finite number or an array longer than ``max_array_len`` is treated as missing
       and counted; the rest of the record is used.
+    * ``expire_seconds``: how long an entry of this topic counts as available and is kept
+      (``None``: the catalog's ``data_expire_seconds``; ``math.inf``: never, for topics sent
+      once such as station parameters).
     * ``freshness_seconds``: a per-topic limit past which the topic counts as stale even when
       it has not expired (``None``: only ``data_expire_seconds`` applies).
     """
@@ -80,6 +83,7 @@ class TopicConfig:
     slot_list_size: int = 0
     is_global: bool = False
     freshness_seconds: float | None = None
+    expire_seconds: float | None = None
     alias: str | None = None
     key: str = ""
     fill: str | None = None
@@ -174,6 +178,13 @@ class Catalog:
     data_expire_seconds: float = 600.0
     dead_letter_topic: str = "DATA-ANALYSIS-DEAD-LETTER"
 
+    def expire_of(self, topic: str) -> float:
+        """Seconds an entry of ``topic`` stays available (``math.inf``: never)."""
+        t = self.topics.get(topic)
+        if t is None or t.expire_seconds is None:
+            return self.data_expire_seconds
+        return t.expire_seconds
+
     def module(self, name: str) -> ModuleConfig:
         try:
             return self.modules[name]
@@ -233,6 +244,8 @@ def _problems(cat: Catalog) -> Iterable[str]:
         for f in (t.fill, *t.field_fill.values()):
             if f is not None and f not in FILL_NAMES:
                 yield f"{where}.fill: {f!r} is not one of {', '.join(FILL_NAMES)}"
+        if t.expire_seconds is not None and not t.expire_seconds > 0:
+            yield f"{where}.expire_seconds: must be > 0 (or 'never')"
         if t.freshness_seconds is not None and t.freshness_seconds <= 0:
             yield f"{where}.freshness_seconds: must be > 0"
         for f, ft in t.field_types.items():
@@ -268,7 +281,8 @@ def _problems(cat: Catalog) -> Iterable[str]:
             if dep == name:
                 yield f"{where}.dependencies: a module cannot depend on itself"
         if m.fill_strategy not in FILL_NAMES:
-            yield f"{where}.fill_strategy: {m.fill_strategy!r} is not one of {', '.join(FILL_NAMES)}"
+            names = ", ".join(FILL_NAMES)
+            yield f"{where}.fill_strategy: {m.fill_strategy!r} is not one of {names}"
         for f in m.field_fill.values():
             if f not in FILL_NAMES:
                 yield f"{where}.field_fill: {f!r} is not one of {', '.join(FILL_NAMES)}"

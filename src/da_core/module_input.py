@@ -1,0 +1,347 @@
+"""Module-input assembly: one station's windows → the dict a module's callback receives.
+
+Layout (stable; documented in docs/module-input.md):
+
+* ``station_id``, ``module``, ``timestamp`` (the ``now`` of assembly);
+* every configured field of every input topic under its flat name (``alias_`` + field when the
+  topic has an alias): its latest value, and ``<name>_window`` (exactly ``window_size``
+  entries, oldest first, gap-filled) when the topic's window is longer than 1. For topics with
+  many items at once (per-device, per-second orders, global lists) the latest value is the list
+  of the items' values;
+* one named structure per input topic under its ``structure_key`` (``station_param``,
+  ``station_realtime_data``, ``car_order``, ``device_storage``…);
+* ``dependencies``: ``{module: latest result (without station_id)}`` for each dependency that has
+  published a result for this station;
+* ``_data_quality``: available / missing / stale topics, availability ratio, per-topic age;
+* ``_fill_mask``: ``{<name>_window: [bool]}`` for each window series in which gaps were filled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from da_core.config import Catalog, TopicConfig
+from da_core.extractors import StationItem
+from da_core.fill_strategy import FillResolver, fill
+from da_core.station_window import (
+    HourlyGridWindow,
+    LatestWindow,
+    PerDeviceWindow,
+    SecondSnapshotWindow,
+    Window,
+)
+
+
+@attrs.frozen(slots=True)
+class DependencyResult:
+    """The latest result a dependency published for one station."""
+
+    module: str
+    values: Mapping[str, Any]
+    time: float
+
+
+@attrs.frozen(slots=True)
+class TopicPlan:
+    """What one input topic contributes to a module's input (precomputed once per module)."""
+
+    topic: TopicConfig
+    field_names: tuple[tuple[str, str], ...]
+    gun_names: tuple[tuple[str, str], ...]
+    fill_of: Mapping[str, str]
+    freshness: float | None
+    expire: float
+
+
+@attrs.frozen(slots=True)
+class ModuleInputPlan:
+    """Everything assembly needs to know about one module, computed once from the catalog."""
+
+    module: str
+    topics: tuple[TopicPlan, ...]
+    global_topics: tuple[TopicPlan, ...]
+    dependencies: tuple[str, ...]
+    expire_seconds: float
+
+    @classmethod
+    def build(cls, catalog: Catalog, module: str) -> ModuleInputPlan:
+        m = catalog.module(module)
+        resolver = FillResolver(
+            default=m.fill_strategy,
+            topic_overrides={n: t.fill for n, t in catalog.topics.items() if t.fill},
+            field_overrides=dict(m.field_fill),
+        )
+        plans: list[TopicPlan] = []
+        for name in m.inputs:
+            t = catalog.topics[name]
+            fill_of = {
+                f: t.field_fill.get(f) or resolver.strategy_for(name, f) for f in t.all_fields()
+            }
+            plans.append(
+                TopicPlan(
+                    topic=t,
+                    field_names=tuple((f, t.flat_name(f)) for f in t.fields),
+                    gun_names=tuple((f, t.flat_name(f)) for f in t.gun_fields),
+                    fill_of=fill_of,
+                    freshness=t.freshness_seconds,
+                    expire=catalog.expire_of(name),
+                )
+            )
+        return cls(
+            module=module,
+            topics=tuple(p for p in plans if not p.topic.is_global),
+            global_topics=tuple(p for p in plans if p.topic.is_global),
+            dependencies=m.dependencies,
+            expire_seconds=catalog.data_expire_seconds,
+        )
+
+    @property
+    def topic_names(self) -> tuple[str, ...]:
+        return tuple(p.topic.name for p in (*self.topics, *self.global_topics))
+
+
+def assemble(
+    plan: ModuleInputPlan,
+    station_id: str,
+    windows: Mapping[str, Window],
+    global_windows: Mapping[str, Window],
+    dependencies: Mapping[str, DependencyResult],
+    now: float,
+) -> dict[str, Any]:
+    """Build the module input of one station. Pure: reads the windows, changes nothing."""
+    out: dict[str, Any] = {"station_id": station_id, "module": plan.module, "timestamp": now}
+    masks: dict[str, list[bool]] = {}
+    available: list[str] = []
+    missing: list[str] = []
+    stale: list[str] = []
+    ages: dict[str, float | None] = {}
+    for p in plan.topics:
+        _topic_quality(
+            p, windows.get(p.topic.name), now, plan.expire_seconds, available, missing, stale, ages
+        )
+        _add_topic(out, masks, p, windows.get(p.topic.name))
+    for p in plan.global_topics:
+        _topic_quality(
+            p,
+            global_windows.get(p.topic.name),
+            now,
+            plan.expire_seconds,
+            available,
+            missing,
+            stale,
+            ages,
+            is_global=True,
+        )
+        _add_topic(out, masks, p, global_windows.get(p.topic.name))
+    deps: dict[str, Any] = {}
+    for d in plan.dependencies:
+        r = dependencies.get(d)
+        if r is not None:
+            deps[d] = dict(r.values)
+            ages[f"dependency:{d}"] = round(now - r.time, 3)
+    out["dependencies"] = deps
+    total = len(plan.topics) + len(plan.global_topics)
+    out["_data_quality"] = {
+        "available_topics": available,
+        "missing_topics": missing,
+        "stale_topics": stale,
+        "availability_ratio": (len(available) / total) if total else 1.0,
+        "topic_age_seconds": ages,
+        "dependencies_available": sorted(deps),
+        "dependencies_missing": [d for d in plan.dependencies if d not in deps],
+    }
+    if masks:
+        out["_fill_mask"] = masks
+    return out
+
+
+def _topic_quality(
+    p: TopicPlan,
+    w: Window | None,
+    now: float,
+    expire: float,
+    available: list[str],
+    missing: list[str],
+    stale: list[str],
+    ages: dict[str, float | None],
+    *,
+    is_global: bool = False,
+) -> None:
+    name = p.topic.name
+    last = None if w is None or w.is_empty() else w.last_time
+    if last is None:
+        missing.append(name)
+        ages[name] = None
+        return
+    age = now - last
+    ages[name] = round(age, 3)
+    # Global values (a yearly calendar) do not expire with the station data.
+    limit = p.freshness if p.freshness is not None else (None if is_global else p.expire)
+    if limit is not None and age > limit:
+        stale.append(name)
+    else:
+        available.append(name)
+
+
+def _add_topic(
+    out: dict[str, Any], masks: dict[str, list[bool]], p: TopicPlan, w: Window | None
+) -> None:
+    t = p.topic
+    if isinstance(w, HourlyGridWindow):
+        _add_grid(out, masks, p, w)
+    elif isinstance(w, SecondSnapshotWindow):
+        _add_snapshots(out, masks, p, w)
+    elif isinstance(w, PerDeviceWindow):
+        devices = w.devices()
+        for f, name in p.field_names:
+            out[name] = [item.values.get(f) for item in devices.values()]
+        out[t.structure_key] = {dev: dict(item.raw) for dev, item in devices.items()}
+    elif isinstance(w, LatestWindow):
+        _add_latest(out, masks, p, w)
+    else:  # no data yet: every name still appears, so callbacks can rely on the keys
+        _add_absent(out, p)
+
+
+def _add_absent(out: dict[str, Any], p: TopicPlan) -> None:
+    t = p.topic
+    size = t.window_size
+    for _f, name in (*p.field_names, *p.gun_names):
+        out[name] = None
+        if size > 1 and t.window in ("latest", "hourly_grid", "second_snapshot"):
+            out[name + "_window"] = [None] * size
+    out[t.structure_key] = None
+
+
+def _add_latest(
+    out: dict[str, Any], masks: dict[str, list[bool]], p: TopicPlan, w: LatestWindow[StationItem]
+) -> None:
+    t = p.topic
+    items = w.items()
+    latest = items[-1] if items else None
+    if t.is_global:
+        raw = latest.raw if latest is not None else None
+        rows = raw if isinstance(raw, list) else ([raw] if raw is not None else [])
+        for f, name in p.field_names:
+            out[name] = [r.get(f) if isinstance(r, dict) else None for r in rows]
+        out[t.structure_key] = rows
+        return
+    for f, name in p.field_names:
+        out[name] = latest.values.get(f) if latest is not None else None
+    size = t.window_size
+    if size > 1:
+        pad = [None] * (size - len(items))
+        for f, name in p.field_names:
+            series = pad + [it.values.get(f) for it in items]
+            _put_window(out, masks, name, series, p.fill_of[f])
+    if latest is None:
+        out[t.structure_key] = None
+        return
+    structure = dict(latest.raw)
+    if t.slot_list_name and latest.slot_list is not None:
+        for i in range(1, t.slot_list_size + 1):
+            structure.pop(f"{t.slot_list_prefix}{i}", None)
+        structure[t.slot_list_name] = list(latest.slot_list)
+        out[t.flat_name(t.slot_list_name)] = list(latest.slot_list)
+    out[t.structure_key] = structure
+
+
+def _add_grid(
+    out: dict[str, Any],
+    masks: dict[str, list[bool]],
+    p: TopicPlan,
+    w: HourlyGridWindow[StationItem],
+) -> None:
+    t = p.topic
+    latest = w.latest()
+    structure: dict[str, Any] = {"slots": [_slot_text(s) for s in w.slots()]}
+    for f, name in p.field_names:
+        out[name] = latest.values.get(f) if latest is not None else None
+        filled = _put_window(out, masks, name, w.series(f), p.fill_of[f])
+        structure[f] = filled
+    guns = w.gun_ids()
+    structure[t.gun_id_field] = guns
+    latest_guns = {g: i for i, g in enumerate(latest.gun_ids)} if latest else {}
+    for f, name in p.gun_names:
+        per_gun = w.gun_series(f)
+        strategy = p.fill_of[f]
+        filled_guns = []
+        gun_masks = []
+        for series in per_gun:
+            r = fill(series, strategy)
+            filled_guns.append(r.values)
+            gun_masks.append(r.mask)
+        out[name + "_window"] = filled_guns
+        if any(any(m) for m in gun_masks):
+            masks[name + "_window"] = [any(m) for m in gun_masks]
+        lv = latest.gun_values.get(f) if latest is not None else None
+        out[name] = [
+            (lv[latest_guns[g]] if lv is not None and g in latest_guns else None) for g in guns
+        ]
+        structure[f] = filled_guns
+    out[t.structure_key] = structure
+
+
+def _add_snapshots(
+    out: dict[str, Any],
+    masks: dict[str, list[bool]],
+    p: TopicPlan,
+    w: SecondSnapshotWindow[StationItem],
+) -> None:
+    t = p.topic
+    snaps = w.snapshots()
+    if not snaps:
+        _add_absent(out, p)
+        return
+    last_second, last_items = snaps[-1]
+    for f, name in p.field_names:
+        out[name] = [it.values.get(f) for it in last_items]
+        if t.window_size > 1:
+            out[name + "_window"] = [[it.values.get(f) for it in items] for _s, items in snaps]
+    out[t.structure_key] = {
+        "second": last_second,
+        "orders": [dict(it.raw) for it in last_items],
+        "window": [{"second": s, "orders": [dict(it.raw) for it in items]} for s, items in snaps],
+    }
+
+
+def _put_window(
+    out: dict[str, Any],
+    masks: dict[str, list[bool]],
+    name: str,
+    series: Sequence[Any],
+    strategy: str,
+) -> list[Any]:
+    r = fill(series, strategy)
+    out[name + "_window"] = r.values
+    if strategy == "missing" or any(r.mask):
+        masks[name + "_window"] = r.mask
+    return r.values
+
+
+def _slot_text(slot: int) -> str:
+    """Hour slot (hours since the epoch, naive UTC) → ``%Y-%m-%d %H:00:00``."""
+    days, hour = divmod(slot, 24)
+    y, m, d = _civil_from_days(days)
+    return f"{y:04d}-{m:02d}-{d:02d} {hour:02d}:00:00"
+
+
+def _civil_from_days(z: int) -> tuple[int, int, int]:
+    """Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar."""
+    z += 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
