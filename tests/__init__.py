@@ -1,0 +1,1 @@
+"""Tests of data-analysis: unit tests mirror src/, contracts/ holds the port suites."""
