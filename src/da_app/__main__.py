@@ -1,0 +1,3 @@
+from da_app.main import main
+
+raise SystemExit(main())

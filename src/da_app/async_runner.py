@@ -1,0 +1,360 @@
+"""The asyncio runner: the same protocol as ``SyncRunner``, on one event loop.
+
+One task owns the engine; station runs are tasks bounded by ``max_concurrency`` (a sync
+callback runs in a thread pool of ``max_workers``); uploads and dead letters are tasks that
+await their delivery reports. Completions come back through an ``asyncio.Queue`` that also
+wakes the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from da_app.callbacks import call_async
+from da_app.runner import (
+    BatchUploadHandler,
+    Callback,
+    ResultHandler,
+    RunnerStats,
+    _DeadDone,
+    _RunDone,
+    _UploadDone,
+)
+from da_core.engine import DeadLetter, Engine, StationRun, Upload
+from da_core.ports import AsyncConsumer, AsyncProducer, Clock
+from da_core.types import TopicPartition
+
+log = logging.getLogger("da_app.async_runner")
+
+
+class _AsyncListener:
+    """Rebalance callbacks arrive synchronously from the consumer; revoke work is scheduled."""
+
+    def __init__(self, runner: AsyncRunner) -> None:
+        self._runner = runner
+        self.active = True
+
+    def on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        if self.active:
+            log.info("partitions assigned: %s", ", ".join(map(str, partitions)))
+
+    def on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        if self.active:
+            self._runner._revoked.extend(partitions)
+
+
+class AsyncRunner:
+    """Runs one engine with async ports on the current event loop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        consumer: AsyncConsumer,
+        producer: AsyncProducer,
+        clock: Clock,
+        callback: Callback,
+        *,
+        result_handler: ResultHandler | None = None,
+        batch_upload_handler: BatchUploadHandler | None = None,
+        max_concurrency: int = 64,
+        max_workers: int = 32,
+        poll_timeout: float = 0.1,
+        max_poll_records: int = 500,
+        drain_timeout: float = 10.0,
+        global_consumer: AsyncConsumer | None = None,
+    ) -> None:
+        self.engine = engine
+        self.consumer = consumer
+        self.producer = producer
+        self.clock = clock
+        self.callback = callback
+        self.result_handler = result_handler
+        self.batch_upload_handler = batch_upload_handler
+        self.max_concurrency = max_concurrency
+        self.poll_timeout = poll_timeout
+        self.max_poll_records = max_poll_records
+        self.drain_timeout = drain_timeout
+        self.global_consumer = global_consumer
+        self.stats = RunnerStats()
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="da-aworker"
+        )
+        self._done: asyncio.Queue[_RunDone | _UploadDone | _DeadDone] | None = None
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop: asyncio.Event | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._listener = _AsyncListener(self)
+        self._revoked: list[TopicPartition] = []
+        self._abandoned = False
+        self.stopped: asyncio.Event | None = None
+
+    async def start(self) -> None:
+        """Subscribe and start the loop task; returns once running."""
+        self._done = asyncio.Queue()
+        self._stop = asyncio.Event()
+        self.stopped = asyncio.Event()
+        await self.consumer.start()
+        await self.producer.start()
+        group_topics = [t for t in self.engine.topics if t not in self.engine.global_topics]
+        if self.global_consumer is not None and self.engine.global_topics:
+            await self.consumer.subscribe(group_topics, self._listener)
+            await self.global_consumer.start()
+            for topic in self.engine.global_topics:
+                parts = await self.global_consumer.partitions_for(topic)
+                await self.global_consumer.assign(
+                    [TopicPartition(topic, p) for p in parts], from_beginning=True
+                )
+        else:
+            await self.consumer.subscribe(list(self.engine.topics), self._listener)
+        self.stats.consumer_alive = True
+        self.stats.producer_alive = True
+        self._main = asyncio.create_task(self._run(), name="da-engine-loop")
+
+    async def _run(self) -> None:
+        assert self._stop is not None
+        assert self.stopped is not None
+        try:
+            while not self._stop.is_set():
+                await self.step()
+        finally:
+            if not self._abandoned:
+                await self._shutdown()
+            self.stopped.set()
+
+    async def stop(self) -> None:
+        """Stop consuming, finish in-flight work (up to ``drain_timeout``), commit, close."""
+        if self._stop is None:
+            return
+        self._stop.set()
+        if self._main is not None:
+            await self._main
+
+    async def abandon(self) -> None:
+        """Simulate a crash: stop at once, commit nothing more, leave the group."""
+        self._abandoned = True
+        self._listener.active = False
+        if self._stop is not None:
+            self._stop.set()
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+        for t in list(self._tasks):
+            t.cancel()
+        await self.consumer.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.stopped is not None:
+            self.stopped.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._main is not None and not self._main.done()
+
+    async def step(self) -> int:
+        eng = self.engine
+        activity = self._drain_completions()
+        busy = activity or eng.runnable or self._in_flight or eng.pending_uploads
+        timeout = 0.0 if activity or eng.runnable else (0.005 if busy else self.poll_timeout)
+        try:
+            records = await self.consumer.poll(timeout, self.max_poll_records)
+            self.stats.consumer_alive = True
+            self.stats.last_poll_error = None
+        except Exception as exc:
+            self.stats.consumer_alive = False
+            self.stats.last_poll_error = f"{type(exc).__name__}: {exc}"
+            log.error("poll failed: %s", exc)
+            await asyncio.sleep(min(1.0, self.poll_timeout * 5))
+            records = []
+        if self._revoked:
+            revoked, self._revoked = self._revoked, []
+            await self._on_revoked(revoked)
+        now = self.clock.time()
+        if records:
+            self.stats.records_polled += len(records)
+            eng.ingest(records, now)
+            activity += len(records)
+        if self.global_consumer is not None:
+            grecs = await self.global_consumer.poll(0.0, self.max_poll_records)
+            if grecs:
+                eng.ingest(grecs, now, tracked=False)
+                activity += len(grecs)
+        activity += await self._pump(now)
+        if not activity and busy and self._done is not None:
+            # wait briefly for a completion instead of spinning
+            with contextlib.suppress(asyncio.TimeoutError):
+                item = await asyncio.wait_for(self._done.get(), 0.005)
+                self._handle(item)
+                activity += 1
+        self.stats.loops += 1
+        self.stats.last_loop_at = now
+        return activity
+
+    async def _pump(self, now: float) -> int:
+        eng = self.engine
+        activity = 0
+        eng.tick(now)
+        free = self.max_concurrency - self._in_flight
+        if free > 0 and eng.runnable:
+            for run in eng.take_runs(free, now):
+                self._in_flight += 1
+                self._spawn(self._call(run))
+                activity += 1
+        for up in eng.take_uploads(now):
+            self._spawn(self._upload(up))
+            activity += 1
+        for dl in eng.take_dead_letters():
+            self._spawn(self._dead_letter(dl))
+            activity += 1
+        activity += self._drain_completions()
+        offsets = eng.take_commit(now)
+        if offsets:
+            await self._commit(offsets, now)
+        return activity
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, run: StationRun) -> None:
+        assert self._done is not None
+        t0 = time.perf_counter()
+        try:
+            result = await call_async(
+                self.callback, (run.station_id, run.module_input), self._executor
+            )
+        except Exception as exc:
+            log.exception(
+                "callback failed for station %s (batch %s)",
+                run.station_id,
+                run.batch_id,
+                extra={"station_id": run.station_id, "batch_id": run.batch_id},
+            )
+            self._done.put_nowait(_RunDone(run, None, exc, time.perf_counter() - t0))
+            return
+        if self.result_handler is not None:
+            try:
+                await call_async(
+                    self.result_handler, (run.station_id, run.module_input, result), self._executor
+                )
+            except Exception:
+                self.stats.result_handler_errors += 1
+                log.exception("result_handler failed for station %s", run.station_id)
+        self._done.put_nowait(_RunDone(run, result, None, time.perf_counter() - t0))
+
+    async def _upload(self, up: Upload) -> None:
+        assert self._done is not None
+        if self.batch_upload_handler is not None:
+            try:
+                await call_async(
+                    self.batch_upload_handler, (up.batch_id, up.results), self._executor
+                )
+            except Exception as exc:
+                self._done.put_nowait(
+                    _UploadDone(up.upload_id, False, f"{type(exc).__name__}: {exc}")
+                )
+                return
+            self._done.put_nowait(_UploadDone(up.upload_id, True, None))
+            return
+        reports = await asyncio.gather(
+            *(self.producer.send(r) for r in up.records), return_exceptions=True
+        )
+        errors = [
+            str(r) if isinstance(r, BaseException) else r.error
+            for r in reports
+            if isinstance(r, BaseException) or not r.ok
+        ]
+        self._done.put_nowait(_UploadDone(up.upload_id, not errors, errors[0] if errors else None))
+
+    async def _dead_letter(self, dl: DeadLetter) -> None:
+        assert self._done is not None
+        try:
+            report = await self.producer.send(dl.record)
+            ok = report.ok
+        except Exception:
+            ok = False
+        self._done.put_nowait(_DeadDone(dl.dl_id, ok))
+
+    def _handle(self, item: _RunDone | _UploadDone | _DeadDone) -> None:
+        now = self.clock.time()
+        if isinstance(item, _RunDone):
+            self._in_flight -= 1
+            self.stats.callback_count += 1
+            self.stats.callback_seconds.append(item.seconds)
+            self.engine.finish_run(item.run, now, result=item.result, error=item.error)
+        elif isinstance(item, _UploadDone):
+            self.engine.upload_done(item.upload_id, item.ok, now, item.error)
+        else:
+            self.engine.dead_letter_done(item.dl_id, item.ok, now)
+
+    def _drain_completions(self) -> int:
+        if self._done is None:
+            return 0
+        n = 0
+        while not self._done.empty():
+            self._handle(self._done.get_nowait())
+            n += 1
+        return n
+
+    async def _commit(self, offsets: dict[TopicPartition, int], now: float) -> bool:
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as exc:
+            log.error("commit failed (%s); offsets kept for retry", exc)
+            self.stats.commit_failed_at = now
+            self.engine.commit_done(offsets, False, now)
+            return False
+        self.stats.last_commit_at = now
+        self.stats.commit_failed_at = None
+        self.engine.commit_done(offsets, True, now)
+        return True
+
+    def idle(self) -> bool:
+        eng = self.engine
+        return (
+            not eng.runnable
+            and not self._in_flight
+            and not eng.pending_uploads
+            and (self._done is None or self._done.empty())
+        )
+
+    async def drain(self, deadline: float) -> bool:
+        while time.monotonic() < deadline:
+            now = self.clock.time()
+            await self._pump(now)
+            if self.idle():
+                if not self.engine.open_batches:
+                    return True
+                self.engine.flush_batches(now)
+            await asyncio.sleep(0.002)
+        return False
+
+    async def _on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        log.info("partitions revoked: %s; draining", ", ".join(map(str, partitions)))
+        await self.drain(time.monotonic() + self.drain_timeout)
+        final = self.engine.partitions_revoked(partitions)
+        if final:
+            await self._commit(final, self.clock.time())
+
+    async def _shutdown(self) -> None:
+        if not await self.drain(time.monotonic() + self.drain_timeout):
+            log.warning("stop: drain deadline passed with work in flight; it will be redelivered")
+        offsets = self.engine.flush_offsets()
+        if offsets:
+            await self._commit(offsets, self.clock.time())
+        self._listener.active = False
+        await self.consumer.close()
+        if self.global_consumer is not None:
+            await self.global_consumer.close()
+        await self.producer.flush(5.0)
+        await self.producer.close()
+        self._executor.shutdown(wait=False)
+        self.stats.consumer_alive = False
+        self.stats.producer_alive = False

@@ -1,0 +1,462 @@
+"""The synchronous runner: moves data between the ports and the engine on one loop thread.
+
+The loop thread owns the engine (it is the only caller); station runs go to a bounded thread
+pool (``max_workers``) and come back through a queue. No per-station threads: 10,000 stations
+share the pool. Delivery reports and custom upload handlers come back the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import attrs
+
+from da_app.callbacks import LoopThread, call_sync, is_async_callable
+from da_core.engine import DeadLetter, Engine, StationRun, Upload
+from da_core.errors import CommitError, DeliveryError
+from da_core.ports import Clock, Consumer, Producer
+from da_core.types import DeliveryReport, TopicPartition
+
+log = logging.getLogger("da_app.runner")
+
+Callback = Callable[[str, dict[str, Any]], Any]
+ResultHandler = Callable[[str, dict[str, Any], Any], Any]
+BatchUploadHandler = Callable[[str, list[dict[str, Any]]], Any]
+
+
+@attrs.define
+class RunnerStats:
+    """What the runner measured (seconds are wall-clock durations)."""
+
+    loops: int = 0
+    records_polled: int = 0
+    callback_seconds: deque[float] = attrs.field(factory=lambda: deque(maxlen=4096))
+    callback_count: int = 0
+    result_handler_errors: int = 0
+    last_loop_at: float = 0.0
+    last_poll_error: str | None = None
+    consumer_alive: bool = False
+    producer_alive: bool = False
+    commit_failed_at: float | None = None
+    last_commit_at: float | None = None
+
+
+@attrs.frozen
+class _RunDone:
+    run: StationRun
+    result: Any
+    error: BaseException | None
+    seconds: float
+
+
+@attrs.frozen
+class _UploadDone:
+    upload_id: int
+    ok: bool
+    error: str | None
+
+
+@attrs.frozen
+class _DeadDone:
+    dl_id: int
+    ok: bool
+
+
+class _Listener:
+    def __init__(self, runner: SyncRunner) -> None:
+        self._runner = runner
+        self.active = True
+
+    def on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        if self.active:
+            log.info("partitions assigned: %s", ", ".join(map(str, partitions)))
+
+    def on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        if self.active:
+            self._runner._on_revoked(partitions)
+
+
+class SyncRunner:
+    """Runs one engine with a sync consumer/producer. See the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        consumer: Consumer,
+        producer: Producer,
+        clock: Clock,
+        callback: Callback,
+        *,
+        result_handler: ResultHandler | None = None,
+        batch_upload_handler: BatchUploadHandler | None = None,
+        max_workers: int = 32,
+        poll_timeout: float = 0.1,
+        max_poll_records: int = 500,
+        drain_timeout: float = 10.0,
+        global_consumer: Consumer | None = None,
+        max_pending_uploads: int = 1000,
+    ) -> None:
+        self.engine = engine
+        self.consumer = consumer
+        self.producer = producer
+        self.clock = clock
+        self.callback = callback
+        self.result_handler = result_handler
+        self.batch_upload_handler = batch_upload_handler
+        self.max_workers = max_workers
+        self.poll_timeout = poll_timeout
+        self.max_poll_records = max_poll_records
+        self.drain_timeout = drain_timeout
+        self.global_consumer = global_consumer
+        self.max_pending_uploads = max_pending_uploads
+        self.stats = RunnerStats()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="da-worker")
+        needs_loop = any(
+            f is not None and is_async_callable(f)
+            for f in (callback, result_handler, batch_upload_handler)
+        )
+        self._aloop = LoopThread() if needs_loop else None
+        self._done: queue.SimpleQueue[_RunDone | _UploadDone | _DeadDone] = queue.SimpleQueue()
+        self._in_flight = 0
+        self._upload_parts: dict[int, list[int | str | None]] = {}
+        self._stop = threading.Event()
+        self._abandoned = False
+        self._thread: threading.Thread | None = None
+        self._listener = _Listener(self)
+        self._subscribed = False
+        self._paused: set[TopicPartition] = set()
+        self._lock = threading.RLock()
+        self.stopped = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def subscribe(self) -> None:
+        if self._subscribed:
+            return
+        group_topics = [t for t in self.engine.topics if t not in self.engine.global_topics]
+        self.consumer.subscribe(group_topics, self._listener)
+        if self.global_consumer is not None and self.engine.global_topics:
+            for topic in self.engine.global_topics:
+                parts = self.global_consumer.partitions_for(topic)
+                self.global_consumer.assign(
+                    [TopicPartition(topic, p) for p in parts], from_beginning=True
+                )
+        elif self.engine.global_topics:
+            # Without a separate reader, global topics are read through the group.
+            self.consumer.subscribe(list(self.engine.topics), self._listener)
+        self._subscribed = True
+        self.stats.consumer_alive = True
+        self.stats.producer_alive = True
+
+    def start(self) -> None:
+        """Run the loop in a background thread."""
+        self.subscribe()
+        self._thread = threading.Thread(target=self.run, name="da-engine-loop", daemon=True)
+        self._thread.start()
+
+    def run(self) -> None:
+        """Run the loop on this thread until ``stop()``; then drain and commit."""
+        self.subscribe()
+        try:
+            while not self._stop.is_set():
+                self.step()
+        finally:
+            if not self._abandoned:
+                self._shutdown()
+            self.stopped.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop consuming, finish in-flight work (up to ``drain_timeout``), commit, close."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout if timeout is not None else self.drain_timeout + 10)
+        elif self._thread is None and not self.stopped.is_set():
+            self._shutdown()
+            self.stopped.set()
+
+    def abandon(self) -> None:
+        """Simulate a crash: stop at once, commit nothing more, leave the group."""
+        self._abandoned = True
+        self._listener.active = False
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+        try:
+            self.consumer.close()
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            if self._aloop is not None:
+                self._aloop.close()
+            self.stopped.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ the loop
+
+    def step(self) -> int:
+        """One loop iteration; returns how many things happened (0 = idle)."""
+        with self._lock:
+            return self._step()
+
+    def _step(self) -> int:
+        eng = self.engine
+        activity = self._drain_completions()
+        now = self.clock.time()
+        busy = activity or eng.runnable or self._in_flight or eng.pending_uploads
+        timeout = 0.0 if activity or eng.runnable else (0.005 if busy else self.poll_timeout)
+        self._apply_backpressure()
+        try:
+            records = self.consumer.poll(timeout, self.max_poll_records)
+            self.stats.consumer_alive = True
+            self.stats.last_poll_error = None
+        except Exception as exc:  # the broker can be unreachable; keep running, back off
+            self.stats.consumer_alive = False
+            self.stats.last_poll_error = f"{type(exc).__name__}: {exc}"
+            log.error("poll failed: %s", exc)
+            time.sleep(min(1.0, self.poll_timeout * 5))
+            records = []
+        now = self.clock.time()
+        if records:
+            self.stats.records_polled += len(records)
+            eng.ingest(records, now)
+            activity += len(records)
+        if self.global_consumer is not None:
+            grecs = self.global_consumer.poll(0.0, self.max_poll_records)
+            if grecs:
+                eng.ingest(grecs, now, tracked=False)
+                activity += len(grecs)
+        activity += self._pump(now)
+        self.stats.loops += 1
+        self.stats.last_loop_at = now
+        return activity
+
+    def _pump(self, now: float) -> int:
+        """Everything but polling: time, runs, uploads, dead letters, delivery, commits."""
+        eng = self.engine
+        activity = 0
+        eng.tick(now)
+        free = self.max_workers - self._in_flight
+        if free > 0 and eng.runnable:
+            for run in eng.take_runs(free, now):
+                self._submit_run(run)
+                activity += 1
+        for up in eng.take_uploads(now):
+            self._start_upload(up)
+            activity += 1
+        for dl in eng.take_dead_letters():
+            self._start_dead_letter(dl)
+            activity += 1
+        activity += self.producer.poll(0.0)
+        activity += self._drain_completions()
+        self._maybe_commit(now)
+        return activity
+
+    def _apply_backpressure(self) -> None:
+        """Pause every assigned partition while too many uploads are pending; resume after."""
+        over = self.engine.pending_uploads >= self.max_pending_uploads
+        if over and not self._paused:
+            self._paused = set(self.consumer.assignment())
+            if self._paused:
+                log.warning("pausing consumption: %d uploads pending", self.engine.pending_uploads)
+                self.consumer.pause(list(self._paused))
+        elif not over and self._paused:
+            self.consumer.resume(list(self._paused))
+            self._paused = set()
+
+    # ------------------------------------------------------------------ runs
+
+    def _submit_run(self, run: StationRun) -> None:
+        self._in_flight += 1
+        fut = self._pool.submit(self._call, run)
+        fut.add_done_callback(self._run_finished)
+
+    def _call(self, run: StationRun) -> _RunDone:
+        t0 = time.perf_counter()
+        try:
+            result = call_sync(self.callback, (run.station_id, run.module_input), self._aloop)
+        except Exception as exc:
+            log.exception(
+                "callback failed for station %s (batch %s, topics %s)",
+                run.station_id,
+                run.batch_id,
+                ",".join(run.module_input.get("_data_quality", {}).get("available_topics", [])),
+                extra={"station_id": run.station_id, "batch_id": run.batch_id},
+            )
+            return _RunDone(run, None, exc, time.perf_counter() - t0)
+        if self.result_handler is not None:
+            try:
+                call_sync(
+                    self.result_handler, (run.station_id, run.module_input, result), self._aloop
+                )
+            except Exception:
+                self.stats.result_handler_errors += 1
+                log.exception("result_handler failed for station %s", run.station_id)
+        return _RunDone(run, result, None, time.perf_counter() - t0)
+
+    def _run_finished(self, fut: Future[_RunDone]) -> None:
+        if fut.cancelled():
+            return
+        self._done.put(fut.result())
+
+    # ------------------------------------------------------------------ uploads
+
+    def _start_upload(self, up: Upload) -> None:
+        if self.batch_upload_handler is not None:
+            handler = self.batch_upload_handler
+
+            def call() -> _UploadDone:
+                try:
+                    call_sync(handler, (up.batch_id, up.results), self._aloop)
+                except Exception as exc:
+                    return _UploadDone(up.upload_id, False, f"{type(exc).__name__}: {exc}")
+                return _UploadDone(up.upload_id, True, None)
+
+            fut = self._pool.submit(call)
+            fut.add_done_callback(lambda f: self._done.put(f.result()))
+            return
+        parts: list[int | str | None] = [len(up.records), None]
+        self._upload_parts[up.upload_id] = parts
+
+        def on_delivery(report: DeliveryReport, uid: int = up.upload_id) -> None:
+            p = self._upload_parts.get(uid)
+            if p is None:
+                return
+            if not report.ok and p[1] is None:
+                p[1] = report.error or "delivery failed"
+            remaining = int(p[0] or 0) - 1
+            p[0] = remaining
+            if remaining == 0:
+                del self._upload_parts[uid]
+                err = p[1]
+                self._done.put(_UploadDone(uid, err is None, None if err is None else str(err)))
+
+        for rec in up.records:
+            try:
+                self.producer.produce(rec, on_delivery)
+            except (DeliveryError, Exception) as exc:
+                on_delivery(DeliveryReport(rec, f"{type(exc).__name__}: {exc}"))
+
+    def _start_dead_letter(self, dl: DeadLetter) -> None:
+        def on_delivery(report: DeliveryReport, i: int = dl.dl_id) -> None:
+            self._done.put(_DeadDone(i, report.ok))
+
+        try:
+            self.producer.produce(dl.record, on_delivery)
+        except Exception as exc:
+            on_delivery(DeliveryReport(dl.record, str(exc)))
+
+    # ------------------------------------------------------------------ completions
+
+    def _drain_completions(self) -> int:
+        n = 0
+        now = self.clock.time()
+        while True:
+            try:
+                item = self._done.get_nowait()
+            except queue.Empty:
+                return n
+            n += 1
+            if isinstance(item, _RunDone):
+                self._in_flight -= 1
+                self.stats.callback_count += 1
+                self.stats.callback_seconds.append(item.seconds)
+                self.engine.finish_run(item.run, now, result=item.result, error=item.error)
+            elif isinstance(item, _UploadDone):
+                self.engine.upload_done(item.upload_id, item.ok, now, item.error)
+            else:
+                self.engine.dead_letter_done(item.dl_id, item.ok, now)
+
+    def _maybe_commit(self, now: float) -> None:
+        offsets = self.engine.take_commit(now)
+        if offsets:
+            self._commit(offsets, now)
+
+    def _commit(self, offsets: dict[TopicPartition, int], now: float) -> bool:
+        try:
+            self.consumer.commit(offsets)
+        except (CommitError, Exception) as exc:
+            log.error("commit failed (%s); offsets kept for retry", exc)
+            self.stats.commit_failed_at = now
+            self.engine.commit_done(offsets, False, now)
+            return False
+        self.stats.last_commit_at = now
+        self.stats.commit_failed_at = None
+        self.engine.commit_done(offsets, True, now)
+        return True
+
+    # ------------------------------------------------------------------ draining
+
+    def idle(self) -> bool:
+        """Nothing queued, running, uploading or waiting to be told."""
+        eng = self.engine
+        return (
+            not eng.runnable
+            and not self._in_flight
+            and not eng.pending_uploads
+            and not self._upload_parts
+            and self._done.empty()
+        )
+
+    def quiescent(self) -> bool:
+        """Nothing can happen until records arrive or time passes: no run queued or running,
+        no produce awaiting its report (uploads waiting for a retry backoff may remain)."""
+        return (
+            not self.engine.runnable
+            and not self._in_flight
+            and not self._upload_parts
+            and self._done.empty()
+        )
+
+    def drain(self, deadline: float) -> bool:
+        """Finish in-flight work without polling new records, until idle or ``deadline``
+        (monotonic seconds); open batches are completed by their timeout at the latest."""
+        while time.monotonic() < deadline:
+            now = self.clock.time()
+            self._pump(now)
+            self.producer.poll(0.01)
+            if self.idle():
+                if not self.engine.open_batches:
+                    return True
+                # only open batches are left: nothing more will finish them, upload now
+                self.engine.flush_batches(now)
+        return False
+
+    def _on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        log.info("partitions revoked: %s; draining", ", ".join(map(str, partitions)))
+        self.drain(time.monotonic() + self.drain_timeout)
+        final = self.engine.partitions_revoked(partitions)
+        if final:
+            self._commit(final, self.clock.time())
+
+    def _shutdown(self) -> None:
+        drained = self.drain(time.monotonic() + self.drain_timeout)
+        if not drained:
+            log.warning("stop: drain deadline passed with work in flight; it will be redelivered")
+        offsets = self.engine.flush_offsets()
+        if offsets:
+            self._commit(offsets, self.clock.time())
+        self._listener.active = False
+        try:
+            self.consumer.close()
+        except Exception as exc:
+            log.error("consumer close failed: %s", exc)
+        if self.global_consumer is not None:
+            self.global_consumer.close()
+        remaining = self.producer.flush(5.0)
+        if remaining:
+            log.warning("stop: %d produced records without delivery report", remaining)
+        self.producer.close()
+        self._pool.shutdown(wait=True)
+        if self._aloop is not None:
+            self._aloop.close()
+        self.stats.consumer_alive = False
+        self.stats.producer_alive = False
