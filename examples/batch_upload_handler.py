@@ -17,7 +17,8 @@ class _LogProducer:
     """Stands in for a Kafka producer when no broker is configured: logs the payload."""
 
     async def send(self, topic: str, value: Any) -> None:
-        logging.info("upload to %s: %s", topic, json.dumps(value, ensure_ascii=False)[:300])
+        stations = [r.get("station_id") for r in value.get("stations", [])]
+        logging.info("upload to %s: batch %s, stations %s", topic, value["batch_id"], stations)
 
 
 def _make_producer() -> Any:

@@ -1,0 +1,52 @@
+"""The da-app console entry point."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from da_app.demo import run_demo
+from da_app.main import main
+
+
+def test_demo_runs_every_module_and_prints_a_final_summary() -> None:
+    out = io.StringIO()
+    summary = run_demo(
+        stations=10, duration=3.0, acceleration=20.0, max_workers=2, out=out, interval=1.0
+    )
+    text = out.getvalue()
+    assert "final summary" in text
+    assert set(summary["modules"]) == {
+        "load_prediction",
+        "pv_prediction",
+        "electricity_price",
+        "SOH_model",
+        "thermal_management",
+        "operation_optimization",
+        "station_guidance",
+        "evaluation_model",
+        "customer_mining",
+    }
+    assert summary["published"] > 100
+    lp = summary["modules"]["load_prediction"]
+    assert lp["stations"] == 10 and lp["runs"] >= 10 and lp["uploads"] >= 1
+    # the dependency chain: operation_optimization ran after reading load_prediction's output
+    assert summary["modules"]["operation_optimization"]["runs"] > 0
+
+
+def test_run_rejects_a_malformed_callback_path() -> None:
+    with pytest.raises(SystemExit, match="package.module:function"):
+        main(["run", "--callback", "no_colon_here"])
+
+
+def test_run_reports_an_invalid_configuration_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATA_ANALYSIS_LOG", str(tmp_path / "app.log"))
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("TOPIC_DETAIL:\n  SCHEDULE-STATION-REALTIME-DATA:\n    window_size: 0\n")
+    code = main(["run", "--config", str(cfg), "--callback", "json:dumps"])
+    assert code == 2
+    assert "window_size" in capsys.readouterr().err
