@@ -31,13 +31,15 @@ def test_demo_runs_every_module_and_prints_a_final_summary() -> None:
     }
     assert summary["published"] > 100
     lp = summary["modules"]["load_prediction"]
-    assert lp["stations"] == 10 and lp["runs"] >= 10 and lp["uploads"] >= 1
+    assert lp["stations"] == 10
+    assert lp["runs"] >= 10
+    assert lp["uploads"] >= 1
     # the dependency chain: operation_optimization ran after reading load_prediction's output
     assert summary["modules"]["operation_optimization"]["runs"] > 0
 
 
 def test_run_rejects_a_malformed_callback_path() -> None:
-    with pytest.raises(SystemExit, match="package.module:function"):
+    with pytest.raises(SystemExit, match=r"package\.module:function"):
         main(["run", "--callback", "no_colon_here"])
 
 
