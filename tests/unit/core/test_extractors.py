@@ -1,7 +1,7 @@
 """Extractors: the sample payload of every topic, and malformed variants for every topic.
 
-The samples live in ``/work/shared/spec/samples`` (``<repo>/../shared/spec/samples``); tests
-that need them skip with a clear reason when that directory is absent.
+The samples are the spec's, shipped with the package in ``src/da_app/samples`` (a test checks
+they are unchanged copies).
 """
 
 from __future__ import annotations
@@ -49,15 +49,17 @@ def ids(topics: list[TopicConfig]) -> list[str]:
 
 def samples_dir() -> Path:
     here = Path(__file__).resolve()
-    path = (here.parents[3] / ".." / "shared" / "spec" / "samples").resolve()
+    path = (here.parents[3] / "src" / "da_app" / "samples").resolve()
     if not path.is_dir():
-        pytest.skip(f"sample payloads not found at {path} (the shared spec is not checked out)")
+        pytest.skip(
+            f"sample payloads not found at {path} (copies of the spec samples ship in da_app)"
+        )
     return path
 
 
 def sample_names(envelopes: bool = True) -> list[str]:
     """Sample topic names, for parametrising (a placeholder that skips when absent)."""
-    path = (Path(__file__).resolve().parents[3] / ".." / "shared" / "spec" / "samples").resolve()
+    path = (Path(__file__).resolve().parents[3] / "src" / "da_app" / "samples").resolve()
     names = sorted(p.stem for p in path.glob("*.json")) if path.is_dir() else []
     if not envelopes:
         names = [n for n in names if not n.startswith("MODULE-OUTPUT-")]

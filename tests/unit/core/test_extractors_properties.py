@@ -172,7 +172,7 @@ class OrjsonCodec:
 
 
 def samples() -> list[Path]:
-    path = (Path(__file__).resolve().parents[3] / ".." / "shared" / "spec" / "samples").resolve()
+    path = (Path(__file__).resolve().parents[3] / "src" / "da_app" / "samples").resolve()
     return sorted(path.glob("*.json")) if path.is_dir() else []
 
 
