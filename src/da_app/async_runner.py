@@ -18,6 +18,7 @@ from typing import Any
 
 from da_app.callbacks import call_async
 from da_app.runner import (
+    GLOBAL_REFRESH_SECONDS,
     BatchUploadHandler,
     Callback,
     ResultHandler,
@@ -92,6 +93,8 @@ class AsyncRunner:
         self._main: asyncio.Task[None] | None = None
         self._listener = _AsyncListener(self)
         self._revoked: list[TopicPartition] = []
+        self._global_assigned: set[TopicPartition] = set()
+        self._next_global_refresh = 0.0
         self._abandoned = False
         self.stopped: asyncio.Event | None = None
 
@@ -102,20 +105,35 @@ class AsyncRunner:
         self.stopped = asyncio.Event()
         await self.consumer.start()
         await self.producer.start()
-        group_topics = [t for t in self.engine.topics if t not in self.engine.global_topics]
-        if self.global_consumer is not None and self.engine.global_topics:
-            await self.consumer.subscribe(group_topics, self._listener)
+        eng = self.engine
+        if self.global_consumer is not None and eng.global_topics:
             await self.global_consumer.start()
-            for topic in self.engine.global_topics:
-                parts = await self.global_consumer.partitions_for(topic)
-                await self.global_consumer.assign(
-                    [TopicPartition(topic, p) for p in parts], from_beginning=True
-                )
+            await self.consumer.subscribe(
+                [t for t in eng.topics if t not in eng.global_topics], self._listener
+            )
+            await self._refresh_globals()
         else:
-            await self.consumer.subscribe(list(self.engine.topics), self._listener)
+            self.global_consumer = None
+            await self.consumer.subscribe(list(eng.topics), self._listener)
         self.stats.consumer_alive = True
         self.stats.producer_alive = True
         self._main = asyncio.create_task(self._run(), name="da-engine-loop")
+
+    async def _refresh_globals(self) -> None:
+        """Assign every partition of the global topics (new ones too) from the beginning."""
+        gc = self.global_consumer
+        self._next_global_refresh = time.monotonic() + GLOBAL_REFRESH_SECONDS
+        if gc is None:
+            return
+        new = []
+        for t in self.engine.global_topics:
+            for p in await gc.partitions_for(t):
+                tp = TopicPartition(t, p)
+                if tp not in self._global_assigned:
+                    new.append(tp)
+        if new:
+            await gc.assign(new, from_beginning=True)
+            self._global_assigned.update(new)
 
     async def _run(self) -> None:
         assert self._stop is not None
@@ -168,6 +186,7 @@ class AsyncRunner:
             self.stats.last_poll_error = None
         except Exception as exc:
             self.stats.consumer_alive = False
+            self.stats.poll_errors += 1
             self.stats.last_poll_error = f"{type(exc).__name__}: {exc}"
             log.error("poll failed: %s", exc)
             await asyncio.sleep(min(1.0, self.poll_timeout * 5))
@@ -181,6 +200,8 @@ class AsyncRunner:
             eng.ingest(records, now)
             activity += len(records)
         if self.global_consumer is not None:
+            if time.monotonic() >= self._next_global_refresh:
+                await self._refresh_globals()
             grecs = await self.global_consumer.poll(0.0, self.max_poll_records)
             if grecs:
                 eng.ingest(grecs, now, tracked=False)
@@ -194,6 +215,9 @@ class AsyncRunner:
                 activity += 1
         self.stats.loops += 1
         self.stats.last_loop_at = now
+        self.stats.throughput.tick(
+            time.monotonic(), eng.stats.records_in, self.stats.callback_count
+        )
         return activity
 
     async def _pump(self, now: float) -> int:
@@ -286,8 +310,7 @@ class AsyncRunner:
         now = self.clock.time()
         if isinstance(item, _RunDone):
             self._in_flight -= 1
-            self.stats.callback_count += 1
-            self.stats.callback_seconds.append(item.seconds)
+            self.stats.run_finished(item.seconds, item.run.module_input)
             self.engine.finish_run(item.run, now, result=item.result, error=item.error)
         elif isinstance(item, _UploadDone):
             self.engine.upload_done(item.upload_id, item.ok, now, item.error)

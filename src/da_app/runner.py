@@ -12,19 +12,23 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import attrs
 
 from da_app.callbacks import LoopThread, call_sync, is_async_callable
+from da_app.stats import PROCESSING_BUCKETS, RATIO_BUCKETS, Histogram, RateSampler
 from da_core.engine import DeadLetter, Engine, StationRun, Upload
 from da_core.errors import CommitError, DeliveryError
 from da_core.ports import Clock, Consumer, Producer
 from da_core.types import DeliveryReport, TopicPartition
 
 log = logging.getLogger("da_app.runner")
+
+GLOBAL_REFRESH_SECONDS = 5.0
+"""How often new partitions of global topics are looked for (wall seconds)."""
 
 Callback = Callable[[str, dict[str, Any]], Any]
 ResultHandler = Callable[[str, dict[str, Any], Any], Any]
@@ -33,19 +37,44 @@ BatchUploadHandler = Callable[[str, list[dict[str, Any]]], Any]
 
 @attrs.define
 class RunnerStats:
-    """What the runner measured (seconds are wall-clock durations)."""
+    """What the runner measured (durations are wall-clock seconds; ``last_loop_at``,
+    ``last_commit_at`` and ``commit_failed_at`` are times of the service's clock).
+
+    ``processing`` and ``availability`` are cumulative histograms of every finished run's
+    duration and ``_data_quality['availability_ratio']``; ``missing_topic_runs`` counts, per
+    topic, the runs whose input lacked it; ``throughput`` samples records and runs per second.
+    """
 
     loops: int = 0
     records_polled: int = 0
     callback_seconds: deque[float] = attrs.field(factory=lambda: deque(maxlen=4096))
     callback_count: int = 0
     result_handler_errors: int = 0
+    poll_errors: int = 0
     last_loop_at: float = 0.0
     last_poll_error: str | None = None
     consumer_alive: bool = False
     producer_alive: bool = False
     commit_failed_at: float | None = None
     last_commit_at: float | None = None
+    processing: Histogram = attrs.field(factory=lambda: Histogram(PROCESSING_BUCKETS))
+    availability: Histogram = attrs.field(factory=lambda: Histogram(RATIO_BUCKETS))
+    missing_topic_runs: dict[str, int] = attrs.field(factory=dict)
+    throughput: RateSampler = attrs.field(factory=RateSampler)
+
+    def run_finished(self, seconds: float, module_input: Mapping[str, Any]) -> None:
+        """Account one finished run (called on the loop thread when its result comes back)."""
+        self.callback_count += 1
+        self.callback_seconds.append(seconds)
+        self.processing.observe(seconds)
+        quality = module_input.get("_data_quality")
+        if isinstance(quality, Mapping):
+            ratio = quality.get("availability_ratio")
+            if isinstance(ratio, (int, float)):
+                self.availability.observe(float(ratio))
+            missing = self.missing_topic_runs
+            for topic in quality.get("missing_topics") or ():
+                missing[topic] = missing.get(topic, 0) + 1
 
 
 @attrs.frozen
@@ -131,29 +160,51 @@ class SyncRunner:
         self._thread: threading.Thread | None = None
         self._listener = _Listener(self)
         self._subscribed = False
+        self._global_assigned: set[TopicPartition] = set()
+        self._next_global_refresh = 0.0
         self._paused: set[TopicPartition] = set()
         self._lock = threading.RLock()
+        self._running = False
         self.stopped = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
     def subscribe(self) -> None:
+        """Join the group for the module's topics; global topics go to the global reader."""
         if self._subscribed:
             return
-        group_topics = [t for t in self.engine.topics if t not in self.engine.global_topics]
-        self.consumer.subscribe(group_topics, self._listener)
-        if self.global_consumer is not None and self.engine.global_topics:
-            for topic in self.engine.global_topics:
-                parts = self.global_consumer.partitions_for(topic)
-                self.global_consumer.assign(
-                    [TopicPartition(topic, p) for p in parts], from_beginning=True
-                )
-        elif self.engine.global_topics:
-            # Without a separate reader, global topics are read through the group.
-            self.consumer.subscribe(list(self.engine.topics), self._listener)
+        self.consumer.subscribe(self._group_topics(), self._listener)
+        self._refresh_globals()
         self._subscribed = True
         self.stats.consumer_alive = True
         self.stats.producer_alive = True
+
+    def _group_topics(self) -> list[str]:
+        eng = self.engine
+        if self.global_consumer is None:
+            # Without a separate reader, global topics are read through the group.
+            return list(eng.topics)
+        return [t for t in eng.topics if t not in eng.global_topics]
+
+    def refresh_globals(self) -> None:
+        with self._lock:
+            self._refresh_globals()
+
+    def _refresh_globals(self) -> None:
+        """Assign every partition of the global topics (new ones too) from the beginning."""
+        gc = self.global_consumer
+        self._next_global_refresh = time.monotonic() + GLOBAL_REFRESH_SECONDS
+        if gc is None:
+            return
+        new = [
+            TopicPartition(t, p)
+            for t in self.engine.global_topics
+            for p in gc.partitions_for(t)
+            if TopicPartition(t, p) not in self._global_assigned
+        ]
+        if new:
+            gc.assign(new, from_beginning=True)
+            self._global_assigned.update(new)
 
     def start(self) -> None:
         """Run the loop in a background thread."""
@@ -164,13 +215,20 @@ class SyncRunner:
     def run(self) -> None:
         """Run the loop on this thread until ``stop()``; then drain and commit."""
         self.subscribe()
+        self._running = True
         try:
             while not self._stop.is_set():
                 self.step()
         finally:
+            self._running = False
             if not self._abandoned:
                 self._shutdown()
             self.stopped.set()
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after its current iteration (safe from a signal handler: it
+        only sets an event; ``run()`` then drains, commits and returns)."""
+        self._stop.set()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop consuming, finish in-flight work (up to ``drain_timeout``), commit, close."""
@@ -198,7 +256,8 @@ class SyncRunner:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """The loop is running, in its background thread or in ``run()`` on the caller's."""
+        return self._running or (self._thread is not None and self._thread.is_alive())
 
     # ------------------------------------------------------------------ the loop
 
@@ -220,6 +279,7 @@ class SyncRunner:
             self.stats.last_poll_error = None
         except Exception as exc:  # the broker can be unreachable; keep running, back off
             self.stats.consumer_alive = False
+            self.stats.poll_errors += 1
             self.stats.last_poll_error = f"{type(exc).__name__}: {exc}"
             log.error("poll failed: %s", exc)
             time.sleep(min(1.0, self.poll_timeout * 5))
@@ -230,6 +290,8 @@ class SyncRunner:
             eng.ingest(records, now)
             activity += len(records)
         if self.global_consumer is not None:
+            if time.monotonic() >= self._next_global_refresh:
+                self._refresh_globals()
             grecs = self.global_consumer.poll(0.0, self.max_poll_records)
             if grecs:
                 eng.ingest(grecs, now, tracked=False)
@@ -237,6 +299,9 @@ class SyncRunner:
         activity += self._pump(now)
         self.stats.loops += 1
         self.stats.last_loop_at = now
+        self.stats.throughput.tick(
+            time.monotonic(), eng.stats.records_in, self.stats.callback_count
+        )
         return activity
 
     def _pump(self, now: float) -> int:
@@ -367,8 +432,7 @@ class SyncRunner:
             n += 1
             if isinstance(item, _RunDone):
                 self._in_flight -= 1
-                self.stats.callback_count += 1
-                self.stats.callback_seconds.append(item.seconds)
+                self.stats.run_finished(item.seconds, item.run.module_input)
                 self.engine.finish_run(item.run, now, result=item.result, error=item.error)
             elif isinstance(item, _UploadDone):
                 self.engine.upload_done(item.upload_id, item.ok, now, item.error)

@@ -264,6 +264,7 @@ class DataAnalysisService(_ServiceBase):
             poll_timeout=self.poll_timeout,
             max_poll_records=self.max_poll_records,
             drain_timeout=self.drain_timeout,
+            global_consumer=c.consumer() if self.engine.global_topics else None,
         )
         return self.runner
 
@@ -359,6 +360,7 @@ class AsyncDataAnalysisService(_ServiceBase):
             poll_timeout=self.poll_timeout,
             max_poll_records=self.max_poll_records,
             drain_timeout=self.drain_timeout,
+            global_consumer=c.async_consumer() if self.engine.global_topics else None,
         )
         return self.runner
 

@@ -111,6 +111,7 @@ class Harness:
         steps = 0
         quiet = 0
         while time.monotonic() < deadline:
+            self.runner.refresh_globals()  # global topics created since the last step
             activity = self.runner.step()
             steps += 1
             if activity == 0 and self.runner.quiescent() and self._caught_up():

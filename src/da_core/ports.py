@@ -66,7 +66,8 @@ class Consumer(Protocol):
     def assign(self, partitions: Sequence[TopicPartition], *, from_beginning: bool = True) -> None:
         """Read these partitions outside the group (no commits), from the beginning or the end.
 
-        Adds to what ``subscribe`` gives; used for global topics."""
+        Adds to what ``subscribe`` gives, and repeated calls add more (a partition already
+        assigned keeps its position); used for global topics."""
 
     def partitions_for(self, topic: str) -> list[int]:
         """Partition numbers of a topic (empty when the topic does not exist)."""

@@ -150,3 +150,25 @@ def test_result_handler_is_called_per_station_run() -> None:
     h.publish(RT, realtime("S1", 0, 1.0))
     h.run_until_idle()
     assert calls == [("S1", {"v": 1})]
+
+
+def test_global_calendar_reaches_running_and_new_stations_without_being_committed() -> None:
+    seen: dict[str, Any] = {}
+
+    def model(sid: str, inp: dict[str, Any]) -> None:
+        seen[sid] = inp["calendar_isWeekend"]
+
+    h = Harness("load_prediction", model)
+    h.publish(PARAM, param("S1"))
+    h.publish(RT, realtime("S1", 0, 1.0))
+    h.run_until_idle()
+    assert seen == {"S1": None}
+    h.publish(CAL, {"calendar": [{"date": "2026-11-28", "isHoliday": 0, "isWeekend": 1}]})
+    h.run_until_idle()
+    assert seen == {"S1": [1]}  # an existing station runs again with the global value
+    h.publish(PARAM, param("S2"))
+    h.publish(RT, realtime("S2", 0, 1.0))
+    h.run_until_idle()
+    assert seen["S2"] == [1]  # a new station gets it too
+    # global topics are read in full by every instance, outside the group: never committed
+    assert all(v is None for tp, v in h.committed().items() if tp.topic == CAL)
