@@ -26,6 +26,7 @@ from da_app.runner import (
     _DeadDone,
     _RunDone,
     _UploadDone,
+    skip_replayed,
 )
 from da_core.engine import DeadLetter, Engine, StationRun, Upload
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
@@ -44,10 +45,20 @@ class _AsyncListener:
     def on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
         if self.active:
             log.info("partitions assigned: %s", ", ".join(map(str, partitions)))
+            self._runner._on_assigned(partitions)
 
     def on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
-        if self.active:
-            self._runner._revoked.extend(partitions)
+        if not self.active:
+            return
+        r = self._runner
+        if r._keep_state_on_rebalance:
+            r._held_revoked.update(partitions)
+            log.info(
+                "partitions revoked: %s; state kept until the new assignment (resubscribed)",
+                ", ".join(map(str, partitions)),
+            )
+        else:
+            r._revoked.extend(partitions)
 
 
 class AsyncRunner:
@@ -96,10 +107,18 @@ class AsyncRunner:
         self._global_assigned: set[TopicPartition] = set()
         self._next_global_refresh = 0.0
         self._abandoned = False
+        self._subscribed = False
+        self._resubscribe = False
+        self._keep_state_on_rebalance = False
+        self._held_revoked: set[TopicPartition] = set()
+        self._skip_below: dict[TopicPartition, int] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the runner runs on (set by ``start``)."""
         self.stopped: asyncio.Event | None = None
 
     async def start(self) -> None:
         """Subscribe and start the loop task; returns once running."""
+        self.loop = asyncio.get_running_loop()
         self._done = asyncio.Queue()
         self._stop = asyncio.Event()
         self.stopped = asyncio.Event()
@@ -115,9 +134,42 @@ class AsyncRunner:
         else:
             self.global_consumer = None
             await self.consumer.subscribe(list(eng.topics), self._listener)
+        self._subscribed = True
         self.stats.consumer_alive = True
         self.stats.producer_alive = True
         self._main = asyncio.create_task(self._run(), name="da-engine-loop")
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed
+
+    def request_resubscribe(self) -> None:
+        """Subscribe again to the engine's topics at the start of the next loop iteration
+        (after a reconfiguration changed them)."""
+        self._resubscribe = True
+
+    async def _apply_resubscribe(self) -> None:
+        self._resubscribe = False
+        topics = self.engine.topics
+        if self.global_consumer is not None:
+            topics = tuple(t for t in topics if t not in self.engine.global_topics)
+        self._keep_state_on_rebalance = True  # as SyncRunner.resubscribe
+        await self.consumer.subscribe(list(topics), self._listener)
+        await self._refresh_globals()
+        log.info("subscribed to %s", ", ".join(topics))
+
+    def _on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        """As ``SyncRunner._on_assigned``; partitions not handed back are revoked in ``step``."""
+        held, self._held_revoked = self._held_revoked, set()
+        self._keep_state_on_rebalance = False
+        if not held:
+            return
+        back = held.intersection(partitions)
+        for tp in back:
+            nxt = self.engine.ledger.next_to_track(tp)
+            if nxt is not None:
+                self._skip_below[tp] = nxt
+        self._revoked.extend(sorted(held - back, key=lambda tp: (tp.topic, tp.partition)))
 
     async def _refresh_globals(self) -> None:
         """Assign every partition of the global topics (new ones too) from the beginning."""
@@ -177,6 +229,8 @@ class AsyncRunner:
 
     async def step(self) -> int:
         eng = self.engine
+        if self._resubscribe:
+            await self._apply_resubscribe()
         activity = self._drain_completions()
         busy = activity or eng.runnable or self._in_flight or eng.pending_uploads
         timeout = 0.0 if activity or eng.runnable else (0.005 if busy else self.poll_timeout)
@@ -195,6 +249,8 @@ class AsyncRunner:
             revoked, self._revoked = self._revoked, []
             await self._on_revoked(revoked)
         now = self.clock.time()
+        if records and self._skip_below:
+            records = skip_replayed(records, self._skip_below)
         if records:
             self.stats.records_polled += len(records)
             eng.ingest(records, now)

@@ -123,6 +123,8 @@ def run_demo(
             auto_offset_reset="earliest",
             max_workers=max_workers,
             poll_timeout=0.02,
+            health_port=0,  # nine services share this process: no servers on 8080/8001
+            metrics_port=0,
         )
         svc.start(MODELS[name])
         services[name] = svc

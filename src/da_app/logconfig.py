@@ -1,10 +1,14 @@
 """Logging as the guide describes it; only the application entry points call this.
 
 ``DATA_ANALYSIS_LOG`` (default ``data_analysis.log``) gets a UTF-8 ``RotatingFileHandler``
-(10 MB × 5 backups), ``LOG_LEVEL`` sets the level, the format is
+(10 MB × 5 backups; ``DATA_ANALYSIS_LOG_MAX_BYTES`` and ``DATA_ANALYSIS_LOG_BACKUPS`` change
+them), ``LOG_LEVEL`` sets the level, the format is
 ``[%(asctime)s] %(levelname)s %(name)s %(message)s``; ``DATA_ANALYSIS_LOG_FORMAT=json`` writes one
-JSON object per line with station_id, topic and batch_id fields when a record carries them.
-Importing the library never configures logging.
+JSON object per line with station_id, topic, batch_id, da_module and reason fields when a record
+carries them (the engine and runners log with ``extra={...}``), for log shippers.
+Importing the library never configures logging: the ``da-app`` entry point calls
+``configure_logging`` (with the ``service`` section's ``log_*`` settings, environment winning);
+programs embedding the services configure logging themselves, or call it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s %(message)s"
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
+MAX_BYTES_ENV_VAR = "DATA_ANALYSIS_LOG_MAX_BYTES"
+BACKUPS_ENV_VAR = "DATA_ANALYSIS_LOG_BACKUPS"
 CONTEXT_FIELDS = ("station_id", "topic", "batch_id", "da_module", "reason")
 
 
@@ -46,10 +52,18 @@ def configure_logging(
     log_file: str | None = None,
     level: str | None = None,
     fmt: str | None = None,
-    max_bytes: int = MAX_BYTES,
-    backups: int = BACKUPS,
+    max_bytes: int | None = None,
+    backups: int | None = None,
 ) -> logging.Logger:
-    """Configure the root logger per the guide (idempotent: replaces handlers it added)."""
+    """Configure the root logger per the guide (idempotent: replaces handlers it added).
+
+    Arguments win over the environment (``DATA_ANALYSIS_LOG``, ``LOG_LEVEL``,
+    ``DATA_ANALYSIS_LOG_FORMAT``, ``DATA_ANALYSIS_LOG_MAX_BYTES``, ``DATA_ANALYSIS_LOG_BACKUPS``),
+    which wins over the defaults (``data_analysis.log``, INFO, text, 10 MB, 5 backups)."""
+    if max_bytes is None:
+        max_bytes = _env_int(MAX_BYTES_ENV_VAR, MAX_BYTES)
+    if backups is None:
+        backups = _env_int(BACKUPS_ENV_VAR, BACKUPS)
     root = logging.getLogger()
     for h in [h for h in root.handlers if getattr(h, "_da_handler", False)]:
         root.removeHandler(h)
@@ -73,3 +87,16 @@ def configure_logging(
         h._da_handler = True  # type: ignore[attr-defined]
         root.addHandler(h)
     return root
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.getenv(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer (got {raw!r})") from None
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 (got {value})")
+    return value

@@ -1,17 +1,28 @@
-"""The ``da-app`` console entry point: ``demo``, ``run`` and ``status``."""
+"""The ``da-app`` console entry point: ``demo``, ``run`` and ``status``.
+
+``run`` configures logging (``da_app.logconfig``), starts the module with its health and metrics
+servers, reloads the configuration on SIGHUP (an invalid file is rejected, logged, and the old
+configuration stays) and stops cleanly on SIGTERM or Ctrl-C. ``status --url`` prints a running
+instance's health, throughput, per-topic lag and stations from its ``/status`` endpoint.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
+import signal
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 from da_core.errors import ConfigError
+
+log = logging.getLogger("da_app.main")
 
 
 def _load_callable(path: str) -> Any:
@@ -38,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = sub.add_parser("status", help="show the status of a running instance")
     s.add_argument("--url", default="http://127.0.0.1:8080", help="the instance's health address")
     s.add_argument("--json", action="store_true", help="print the raw JSON")
+    s.add_argument("--stations", type=int, default=50, help="station rows to show (0: none)")
     args = parser.parse_args(argv)
 
     from da_app.logconfig import configure_logging
@@ -49,7 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_demo(args.stations, args.duration, args.acceleration, args.max_workers)
         return 0
     if args.command == "run":
-        configure_logging()
+        from da_app.settings import Settings
+
+        try:
+            svc = Settings.load(args.config).service
+        except ConfigError as exc:
+            configure_logging()
+            print(f"da-app: {exc}", file=sys.stderr)
+            return 2
+        configure_logging(log_file=svc.log_file, level=svc.log_level, fmt=svc.log_format)
         return _run(args)
     return _status(args)
 
@@ -66,19 +86,31 @@ def _run(args: argparse.Namespace) -> int:
             async def go() -> None:
                 svc = AsyncDataAnalysisService(module_name=args.module, config=args.config)
                 await svc.start(callback, batch_upload_handler=handler)
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+
+                def reload() -> None:
+                    log.info("received SIGHUP; reloading the configuration")
+                    with contextlib.suppress(ConfigError):  # logged; the old one stays
+                        svc.reload_config()
+
+                with contextlib.suppress(NotImplementedError, AttributeError):
+                    loop.add_signal_handler(signal.SIGTERM, stop.set)
+                    loop.add_signal_handler(signal.SIGHUP, reload)
                 try:
-                    while svc.runner is not None and svc.runner.alive:
-                        await asyncio.sleep(0.5)
+                    while svc.runner is not None and svc.runner.alive and not stop.is_set():
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(stop.wait(), 0.5)
                 finally:
                     await svc.stop()
 
             asyncio.run(go())
             return 0
         svc = DataAnalysisService(module_name=args.module, config=args.config)
-        try:
+        try:  # in the foreground on the main thread: SIGHUP reloads, SIGTERM stops
             svc.start(callback, batch_upload_handler=handler, background=False)
         except KeyboardInterrupt:
-            logging.getLogger("da_app").info("stopping on Ctrl-C")
+            log.info("stopping on Ctrl-C")
     except ConfigError as exc:
         print(f"da-app: {exc}", file=sys.stderr)
         return 2
@@ -90,48 +122,99 @@ def _run(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     url = args.url.rstrip("/") + "/status"
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(url, timeout=10) as resp:
             data = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        print(
+            f"da-app: {url} answered {exc.code}: {exc.read().decode(errors='replace')}",
+            file=sys.stderr,
+        )
+        return 1
     except OSError as exc:
         print(f"da-app: cannot reach {url}: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
-        return 0
-    svc = data.get("service", data)
-    for k in (
-        "module",
-        "adapter",
-        "group_id",
-        "main_thread_alive",
-        "consumer_alive",
-        "producer_alive",
-        "station_count",
-        "pending_uploads",
-        "commit_age_seconds",
-    ):
-        print(f"{k:20s} {svc.get(k)}")
-    lag = data.get("lag", {})
+    else:
+        print(render_status(data, max_stations=args.stations), end="")
+    health = data.get("health", {})
+    return 0 if health.get("live", True) and health.get("ready", True) else 3
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return format(value, spec)
+
+
+def render_status(data: dict[str, Any], *, max_stations: int = 50) -> str:
+    """The terminal view of a ``/status`` document: health, throughput, lag, stations."""
+    svc = data.get("service", {})
+    health = data.get("health", {})
+    tp = data.get("throughput") or {}
+    lines = [
+        f"module {svc.get('module')}   adapter {svc.get('adapter')}   group {svc.get('group_id')}",
+        "health: "
+        + ("live" if health.get("live") else "NOT LIVE")
+        + ", "
+        + ("ready" if health.get("ready") else "NOT READY"),
+    ]
+    lines += [f"  - {r}" for r in health.get("reasons", [])]
+    g = svc.get
+    lines.append(
+        f"loop alive {_fmt(g('main_thread_alive'))}   consumer {_fmt(g('consumer_alive'))}   "
+        f"producer {_fmt(g('producer_alive'))}   stations {_fmt(g('station_count'))}   "
+        f"pending uploads {_fmt(g('pending_uploads'))}"
+    )
+    lines.append(
+        f"throughput {_fmt(tp.get('records_per_second'), '.1f')} records/s, "
+        f"{_fmt(tp.get('runs_per_second'), '.1f')} runs/s "
+        f"(over {_fmt(tp.get('window_seconds'), '.0f')} s)   records in {_fmt(g('records_in'))}   "
+        f"runs {_fmt(g('runs_started'))} ({_fmt(g('runs_failed'))} failed)   "
+        f"batches {_fmt(g('batches_completed'))} ({_fmt(g('batches_timed_out'))} timed out)"
+    )
+    lines.append(
+        f"commit age {_fmt(g('commit_age_seconds'), '.1f')} s   "
+        f"uptime {_fmt(g('uptime_seconds'), '.0f')} s   dead letters {_fmt(g('dead_letters'))}"
+    )
+    lag = data.get("lag") or {}
     if lag:
-        print(
-            f"\n{'topic':40s} {'part':>4s} {'committed':>10s} {'position':>10s} {'high':>10s} "
+        lines.append("")
+        lines.append(
+            f"{'topic':40s} {'part':>4s} {'committed':>10s} {'position':>10s} {'high':>10s} "
             f"{'lag':>8s}"
         )
+        totals = data.get("lag_total") or {}
         for topic, parts in lag.items():
             for p in parts:
-                print(
-                    f"{topic:40s} {p['partition']:4d} {p['committed']!s:>10s} "
-                    f"{p['position']!s:>10s} {p['high_watermark']!s:>10s} {p['lag']!s:>8s}"
+                lines.append(
+                    f"{topic:40s} {p['partition']:4d} {_fmt(p.get('committed')):>10s} "
+                    f"{_fmt(p.get('position')):>10s} {_fmt(p.get('high_watermark')):>10s} "
+                    f"{_fmt(p.get('lag')):>8s}"
                 )
-    stations = data.get("stations", {})
-    if stations:
-        print(f"\n{'station':12s} {'running':>7s} {'ready':>5s} {'runs':>6s} {'errors':>6s}")
-        for sid, st in sorted(stations.items())[:50]:
-            print(
-                f"{sid:12s} {st.get('running')!s:>7s} {st.get('ready')!s:>5s} "
-                f"{st.get('runs', 0):6d} {st.get('errors', 0):6d}"
+            if len(parts) > 1 and topic in totals:
+                lines.append(
+                    f"{topic + ' (total)':40s} {'':4s} {'':>10s} {'':>10s} {'':>10s} "
+                    f"{totals[topic]:>8d}"
+                )
+    stations = data.get("stations") or {}
+    if stations and max_stations > 0:
+        lines.append("")
+        lines.append(
+            f"{'station':16s} {'running':>7s} {'ready':>5s} {'runs':>6s} {'errors':>6s} "
+            f"{'held':>5s}  last error"
+        )
+        for sid, st in sorted(stations.items())[:max_stations]:
+            lines.append(
+                f"{sid:16s} {_fmt(st.get('running')):>7s} {_fmt(st.get('ready')):>5s} "
+                f"{st.get('runs', 0):6d} {st.get('errors', 0):6d} {st.get('held_records', 0):5d}"
+                f"  {st.get('last_error') or ''}"
             )
-    return 0
+        if len(stations) > max_stations:
+            lines.append(f"... {len(stations) - max_stations} more stations")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,7 @@ from da_app.stats import PROCESSING_BUCKETS, RATIO_BUCKETS, Histogram, RateSampl
 from da_core.engine import DeadLetter, Engine, StationRun, Upload
 from da_core.errors import CommitError, DeliveryError
 from da_core.ports import Clock, Consumer, Producer
-from da_core.types import DeliveryReport, TopicPartition
+from da_core.types import DeliveryReport, Record, TopicPartition
 
 log = logging.getLogger("da_app.runner")
 
@@ -106,6 +106,7 @@ class _Listener:
     def on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
         if self.active:
             log.info("partitions assigned: %s", ", ".join(map(str, partitions)))
+            self._runner._on_assigned(partitions)
 
     def on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
         if self.active:
@@ -165,6 +166,9 @@ class SyncRunner:
         self._paused: set[TopicPartition] = set()
         self._lock = threading.RLock()
         self._running = False
+        self._keep_state_on_rebalance = False
+        self._held_revoked: set[TopicPartition] = set()
+        self._skip_below: dict[TopicPartition, int] = {}
         self.stopped = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -205,6 +209,21 @@ class SyncRunner:
         if new:
             gc.assign(new, from_beginning=True)
             self._global_assigned.update(new)
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed
+
+    def resubscribe(self) -> None:
+        """Subscribe again to the engine's topics after a reconfiguration changed them (call
+        with ``_lock`` held, as ``reload_config`` does)."""
+        topics = self._group_topics()
+        # The group rebalances (an eager one revokes everything): keep the station state of
+        # the partitions handed back (see ``_on_assigned``).
+        self._keep_state_on_rebalance = True
+        self.consumer.subscribe(topics, self._listener)
+        self._refresh_globals()
+        log.info("subscribed to %s", ", ".join(topics))
 
     def start(self) -> None:
         """Run the loop in a background thread."""
@@ -285,6 +304,8 @@ class SyncRunner:
             time.sleep(min(1.0, self.poll_timeout * 5))
             records = []
         now = self.clock.time()
+        if records and self._skip_below:
+            records = skip_replayed(records, self._skip_below)
         if records:
             self.stats.records_polled += len(records)
             eng.ingest(records, now)
@@ -495,13 +516,42 @@ class SyncRunner:
         return False
 
     def _on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        if self._keep_state_on_rebalance:
+            self._held_revoked.update(partitions)
+            log.info(
+                "partitions revoked: %s; state kept until the new assignment (resubscribed)",
+                ", ".join(map(str, partitions)),
+            )
+            return
         log.info("partitions revoked: %s; draining", ", ".join(map(str, partitions)))
         self.drain(time.monotonic() + self.drain_timeout)
         final = self.engine.partitions_revoked(partitions)
         if final:
             self._commit(final, self.clock.time())
 
+    def _on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        """After our own resubscription: partitions handed back keep their stations' windows
+        and held records; the records the consumer delivers again from the committed offset
+        (already in the windows and the ledger) are skipped. Partitions not handed back are
+        revoked now."""
+        held, self._held_revoked = self._held_revoked, set()
+        self._keep_state_on_rebalance = False
+        if not held:
+            return
+        back = held.intersection(partitions)
+        for tp in back:
+            nxt = self.engine.ledger.next_to_track(tp)
+            if nxt is not None:
+                self._skip_below[tp] = nxt
+        gone = held - back
+        if gone:
+            self._on_revoked(sorted(gone, key=lambda tp: (tp.topic, tp.partition)))
+
     def _shutdown(self) -> None:
+        with self._lock:  # status readers wait for the final state instead of racing the drain
+            self._shutdown_locked()
+
+    def _shutdown_locked(self) -> None:
         drained = self.drain(time.monotonic() + self.drain_timeout)
         if not drained:
             log.warning("stop: drain deadline passed with work in flight; it will be redelivered")
@@ -524,3 +574,17 @@ class SyncRunner:
             self._aloop.close()
         self.stats.consumer_alive = False
         self.stats.producer_alive = False
+
+
+def skip_replayed(records: list[Record], skip: dict[TopicPartition, int]) -> list[Record]:
+    """Drop records below their partition's mark (already ingested before a rebalance handed
+    the partition back); a partition's mark is cleared at its first new record."""
+    out: list[Record] = []
+    for rec in records:
+        mark = skip.get(rec.tp)
+        if mark is None:
+            out.append(rec)
+        elif rec.offset >= mark:
+            del skip[rec.tp]
+            out.append(rec)
+    return out

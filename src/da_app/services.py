@@ -7,24 +7,33 @@ comes from configuration (``service.adapter``) or the ``adapter=`` argument, thr
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import os
+import signal
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import FrameType
+from typing import Any, TypeVar
 
 import attrs
 
 from da_app.async_runner import AsyncRunner
 from da_app.containers import Container
-from da_app.runner import BatchUploadHandler, Callback, ResultHandler, SyncRunner
+from da_app.health import Probe, ProbeInput, Snapshot, lag_by_topic, liveness, readiness
+from da_app.http import HealthServer
+from da_app.metrics import MetricsServer
+from da_app.runner import BatchUploadHandler, Callback, ResultHandler, RunnerStats, SyncRunner
 from da_app.settings import Settings, load_raw_config
 from da_core.config import Catalog
 from da_core.engine import Engine
 from da_core.errors import ConfigError
 from da_core.ports import Clock
 from da_core.types import PartitionLag
+
+T = TypeVar("T")
 
 log = logging.getLogger("da_app.services")
 
@@ -60,8 +69,17 @@ class _ServiceBase:
         auto_offset_reset: str | None = None,
         poll_timeout: float | None = None,
         drain_timeout: float = 10.0,
+        health_port: int | None = None,
+        metrics_port: int | None = None,
     ) -> None:
+        """``health_port`` / ``metrics_port`` override the ``service`` section's (0: do not
+        start that server); see ``start()``."""
         self._config_source = config
+        self._health_port = health_port
+        self._metrics_port = metrics_port
+        self.health_server: HealthServer | None = None
+        self.metrics_server: MetricsServer | None = None
+        self._reload_lock = threading.Lock()  # one reload at a time (SIGHUPs may pile up)
         self._overrides: dict[str, Any] = {
             "topics": topics,
             "data_expire_seconds": data_expire_seconds,
@@ -152,12 +170,147 @@ class _ServiceBase:
     def _reload(self, new_config: str | os.PathLike[str] | Mapping[str, Any] | None) -> Catalog:
         if new_config is not None:
             self._config_source = new_config
-        settings = self._load_settings()
-        catalog = self._build_catalog(settings.catalog)
+        # _build_catalog reads the service section's defaults from self.settings: set it
+        # first (a ConfigError restores the old one, see _validated_reload)
+        self.settings = self._load_settings()
+        catalog = self._build_catalog(self.settings.catalog)
         catalog.module(self.module_name)
-        self.settings = settings
         self.catalog = catalog
         return catalog
+
+    def _validated_reload(
+        self, new_config: str | os.PathLike[str] | Mapping[str, Any] | None
+    ) -> tuple[Catalog, list[str]]:
+        """Load and validate the new configuration; on ``ConfigError`` restore the old one,
+        log the rejection with its reasons and raise. Returns the catalog and the changes."""
+        old = (self._config_source, self.settings, self.catalog)
+        try:
+            catalog = self._reload(new_config)
+        except ConfigError as exc:
+            self._config_source, self.settings, self.catalog = old
+            log.error(
+                "configuration reload rejected; the old configuration stays active: %s",
+                exc,
+                extra={"da_module": self.module_name},
+            )
+            raise
+        changes = describe_changes(old[2], catalog, self.module_name)
+        for key in ("health_host", "health_port", "metrics_host", "metrics_port", "adapter"):
+            if getattr(old[1].service, key) != getattr(self.settings.service, key):
+                changes.append(f"{key} changed (takes effect after a restart)")
+        if old[1].kafka != self.settings.kafka:
+            changes.append("KAFKA_CONFIG changed (takes effect after a restart)")
+        return catalog, changes
+
+    def _log_reloaded(self, changes: Sequence[str]) -> None:
+        log.info(
+            "configuration reloaded: module %s; %s",
+            self.module_name,
+            "; ".join(changes) if changes else "no changes",
+            extra={"da_module": self.module_name},
+        )
+
+    # ------------------------------------------------------------------ health and metrics
+
+    def _start_servers(self) -> None:
+        """Start the health and metrics servers per the settings (a port of 0 disables one).
+        A port that cannot be bound is logged as an error; the service runs on without it."""
+        svc = self.settings.service
+        health_port = svc.health_port if self._health_port is None else self._health_port
+        metrics_port = svc.metrics_port if self._metrics_port is None else self._metrics_port
+        if not svc.metrics_enabled:
+            metrics_port = 0
+        if health_port and self.health_server is None:
+            try:
+                self.health_server = HealthServer(self, svc.health_host, health_port).start()
+            except OSError as exc:
+                log.error(
+                    "health endpoint not started: cannot bind %s:%d (%s); set "
+                    "SERVICE_CONFIG health_port or DATA_ANALYSIS_HEALTH_PORT (0 disables it)",
+                    svc.health_host,
+                    health_port,
+                    exc,
+                )
+        if metrics_port and self.metrics_server is None:
+            try:
+                self.metrics_server = MetricsServer(self, svc.metrics_host, metrics_port).start()
+            except OSError as exc:
+                log.error(
+                    "metrics endpoint not started: cannot bind %s:%d (%s); set "
+                    "SERVICE_CONFIG metrics_port or DATA_ANALYSIS_METRICS_PORT (0 disables it)",
+                    svc.metrics_host,
+                    metrics_port,
+                    exc,
+                )
+
+    def _stop_servers(self) -> None:
+        for server in (self.health_server, self.metrics_server):
+            if server is not None:
+                server.stop()
+        self.health_server = None
+        self.metrics_server = None
+
+    def runner_stats(self) -> RunnerStats | None:
+        r = self._runner()
+        return r.stats if r is not None else None
+
+    def _probe_input(self) -> ProbeInput:
+        r = self._runner()
+        svc = self.settings.service
+        stats = r.stats if r is not None else None
+        return ProbeInput(
+            module=self.module_name,
+            now=self.clock.time(),
+            started=r is not None,
+            loop_alive=bool(r is not None and r.alive),
+            last_loop_at=stats.last_loop_at if stats is not None and stats.loops else None,
+            started_at=self.started_at,
+            consumer_alive=bool(stats and stats.consumer_alive),
+            producer_alive=bool(stats and stats.producer_alive),
+            subscribed=bool(r is not None and r.subscribed),
+            last_poll_error=stats.last_poll_error if stats else None,
+            upload_failing_since=self.engine.upload_failing_since,
+            pending_uploads=self.engine.pending_uploads,
+            stuck_seconds=svc.health_stuck_seconds,
+            upload_failing_seconds=svc.ready_upload_failing_seconds,
+            stopped=self._stopped,
+        )
+
+    def liveness(self) -> Probe:
+        """``/health``: the engine loop runs and is not stuck (read without waiting for it)."""
+        return liveness(self._probe_input())
+
+    def readiness(self) -> Probe:
+        """``/ready``: subscribed, connected, and uploads not failing for too long."""
+        r = self._runner()
+        try:  # read without the loop's lock: a racing rebalance may make this fail
+            assignment = list(r.consumer.assignment()) if r is not None else []
+        except Exception:
+            assignment = []
+        return readiness(self._probe_input(), assignment)
+
+    def snapshot(self, *, stations: bool = True, timeout: float = 5.0) -> Snapshot:
+        """Status, stations, lag and data availability read consistently on the engine's
+        loop; raises ``TimeoutError`` when the loop does not answer within ``timeout``."""
+        raise NotImplementedError
+
+    def _snapshot(self, stations: bool, lags: Sequence[PartitionLag]) -> Snapshot:
+        r = self._runner()
+        return Snapshot(
+            now=self.clock.time(),
+            service=self.get_service_status(),
+            stations=self.get_station_status() if stations else None,
+            lag=list(lags),
+            availability=self.engine.data_availability(),
+            throughput=r.stats.throughput.rates() if r is not None else {},
+        )
+
+    def status_document(self, *, stations: bool = True, timeout: float = 5.0) -> dict[str, Any]:
+        """The ``/status`` JSON (``da_app.health.status_document``)."""
+        from da_app.health import status_document
+
+        snap = self.snapshot(stations=stations, timeout=timeout)
+        return status_document(snap, self.liveness(), self.readiness())
 
     # ------------------------------------------------------------------ status
 
@@ -186,6 +339,8 @@ class _ServiceBase:
             "upload_failing_since": eng.upload_failing_since,
             "last_loop_at": stats.last_loop_at if stats else None,
             "last_poll_error": stats.last_poll_error if stats else None,
+            "poll_errors": stats.poll_errors if stats else 0,
+            "last_commit_at": last_commit,
             "commit_age_seconds": None if last_commit is None else now - last_commit,
             "records_in": eng.stats.records_in,
             "runs_started": eng.stats.runs_started,
@@ -196,6 +351,7 @@ class _ServiceBase:
             "bad_input": dict(eng.stats.bad_input),
             "started_at": self.started_at,
             "uptime_seconds": None if self.started_at is None else now - self.started_at,
+            "throughput": stats.throughput.rates() if stats else {},
         }
 
     def get_station_status(self) -> dict[str, dict[str, Any]]:
@@ -223,14 +379,44 @@ class _ConsumerView:
         r = self._service.runner
         if r is None:
             return {}
-        return _lag_by_topic(r.consumer.lag_info())
+        return lag_by_topic(r.consumer.lag_info())
 
 
-def _lag_by_topic(lags: Sequence[PartitionLag]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for lag in sorted(lags, key=lambda x: (x.topic, x.partition)):
-        out.setdefault(lag.topic, []).append(lag.as_dict())
-    return out
+def describe_changes(old: Catalog, new: Catalog, module: str) -> list[str]:
+    """What a reload changed for ``module``: its inputs, their window and fields, its
+    dependencies, batch, trigger and commit policy (for the reload log line)."""
+    changes: list[str] = []
+    om, nm = old.module(module), new.module(module)
+    added = [t for t in nm.inputs if t not in om.inputs]
+    removed = [t for t in om.inputs if t not in nm.inputs]
+    if added:
+        changes.append("inputs added: " + ", ".join(added))
+    if removed:
+        changes.append("inputs removed: " + ", ".join(removed))
+    for t in nm.inputs:
+        a, b = old.topics.get(t), new.topics[t]
+        if a is None or t in added:
+            continue
+        if (a.window, a.window_size) != (b.window, b.window_size):
+            changes.append(f"{t} window {a.window}/{a.window_size} -> {b.window}/{b.window_size}")
+            a = attrs.evolve(a, window=b.window, window_size=b.window_size)
+        if a.all_fields() != b.all_fields():
+            changes.append(f"{t} fields changed")
+        elif a != b:
+            changes.append(f"{t} settings changed")
+    for label, x, y in (
+        ("dependencies", om.dependencies, nm.dependencies),
+        ("batch policy", om.batch, nm.batch),
+        ("trigger", om.trigger, nm.trigger),
+        ("readiness", om.readiness, nm.readiness),
+        ("fill strategy", om.fill_strategy, nm.fill_strategy),
+        ("output mode", om.output_mode, nm.output_mode),
+        ("commit policy", old.commit, new.commit),
+        ("data_expire_seconds", old.data_expire_seconds, new.data_expire_seconds),
+    ):
+        if x != y:
+            changes.append(f"{label}: {x} -> {y}")
+    return changes
 
 
 class DataAnalysisService(_ServiceBase):
@@ -275,11 +461,18 @@ class DataAnalysisService(_ServiceBase):
         batch_upload_handler: BatchUploadHandler | None = None,
         background: bool = True,
     ) -> None:
-        """Start consuming. ``background=False`` blocks until ``stop()`` (or Ctrl-C)."""
+        """Start consuming, and the health and metrics servers (``health_port``,
+        ``metrics_port``; default 8080 and 8001 on 127.0.0.1, 0 disables one).
+
+        ``background=False`` blocks until ``stop()``, Ctrl-C or SIGTERM. Called so on the main
+        thread, it also handles SIGHUP (``reload_config()``) and SIGTERM (a clean stop: drain,
+        commit, close) unless the program installed handlers of its own for them."""
         if self.runner is not None and self.runner.alive:
             raise RuntimeError("service already started")
         runner = self.build_runner(callback, result_handler, batch_upload_handler)
         self.started_at = self.clock.time()
+        self._stopped = False
+        self._start_servers()
         log.info(
             "service started: module %s, adapter %s, group %s, auto_offset_reset %s, topics %s",
             self.module_name,
@@ -291,39 +484,98 @@ class DataAnalysisService(_ServiceBase):
         if background:
             runner.start()
             return
+        previous = self._install_signal_handlers(runner)
         try:
             runner.run()
         except KeyboardInterrupt:
             runner.stop()
             raise
+        finally:
+            for sig, handler in previous:
+                signal.signal(sig, handler)
+            if runner.stopped.is_set():
+                self.stop()
+
+    def _install_signal_handlers(self, runner: SyncRunner) -> list[tuple[int, Any]]:
+        """SIGTERM → stop after the current loop iteration; SIGHUP → reload in a helper
+        thread (which waits for the loop's lock, so the engine is never changed mid-step).
+        Only on the main thread and only where no handler is installed."""
+        if threading.current_thread() is not threading.main_thread():
+            return []
+
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            log.info("received SIGTERM; stopping")
+            runner.request_stop()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            threading.Thread(target=self._reload_on_signal, name="da-reload", daemon=True).start()
+
+        previous: list[tuple[int, Any]] = []
+        wanted: list[tuple[int, Callable[[int, FrameType | None], None]]] = [
+            (signal.SIGTERM, on_term)
+        ]
+        if hasattr(signal, "SIGHUP"):
+            wanted.append((signal.SIGHUP, on_hup))
+        for sig, handler in wanted:
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                previous.append((sig, signal.signal(sig, handler)))
+        return previous
+
+    def _reload_on_signal(self) -> None:
+        log.info("received SIGHUP; reloading the configuration")
+        try:
+            self.reload_config()
+        except ConfigError:
+            pass  # logged by reload_config with its reasons; the old configuration stays
+        except Exception:
+            log.exception("configuration reload failed; the old configuration stays active")
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop: finish in-flight work, upload, commit, leave the group. Idempotent."""
+        """Stop: finish in-flight work, upload, commit, leave the group; then stop the health
+        and metrics servers. Idempotent."""
         if self.runner is not None and not self._stopped:
             self._stopped = True
             self.runner.stop(timeout)
             log.info("service stopped: module %s", self.module_name)
+        self._stop_servers()
+
+    def snapshot(self, *, stations: bool = True, timeout: float = 5.0) -> Snapshot:
+        r = self.runner
+        if r is None:
+            return self._snapshot(stations, [])
+        if not r._lock.acquire(timeout=timeout):
+            raise TimeoutError(f"the engine loop did not answer within {timeout:g}s")
+        try:
+            try:
+                lags = r.consumer.lag_info()
+            except Exception:  # closed after stop, or the broker is unreachable
+                lags = []
+            return self._snapshot(stations, lags)
+        finally:
+            r._lock.release()
 
     def reload_config(
         self, new_config: str | os.PathLike[str] | Mapping[str, Any] | None = None
     ) -> None:
-        """Re-read the configuration and apply it, keeping window data. An invalid new
-        configuration raises ``ConfigError`` and the old one stays active."""
-        old = (self._config_source, self.settings, self.catalog)
-        try:
-            catalog = self._reload(new_config)
-        except ConfigError:
-            self._config_source, self.settings, self.catalog = old
-            log.error("configuration reload rejected; the old configuration stays active")
-            raise
-        runner = self.runner
-        lock = runner._lock if runner is not None else threading.RLock()
-        with lock:
-            old_topics = set(self.engine.topics)
-            self.engine.reconfigure(catalog)
-            if runner is not None and set(self.engine.topics) != old_topics:
-                runner.consumer.subscribe(list(self.engine.topics), runner._listener)
-        log.info("configuration reloaded: module %s", self.module_name)
+        """Re-read the configuration (the file it came from, or ``new_config``) and apply it
+        between two loop iterations: window sizes and kinds, fields, the module's topics and
+        subscriptions, batch, trigger and commit policy. Window data is kept (a shrunk window
+        keeps its newest entries). An invalid configuration raises ``ConfigError`` naming the
+        problems, and the old one stays active. Kafka, adapter and ports need a restart."""
+        with self._reload_lock:
+            catalog, changes = self._validated_reload(new_config)
+            runner = self.runner
+            lock = runner._lock if runner is not None else threading.RLock()
+            with lock:
+                old_topics = set(self.engine.topics)
+                self.engine.reconfigure(catalog)
+                if (
+                    runner is not None
+                    and runner.subscribed
+                    and set(self.engine.topics) != old_topics
+                ):
+                    runner.resubscribe()
+            self._log_reloaded(changes)
 
 
 class AsyncDataAnalysisService(_ServiceBase):
@@ -374,7 +626,9 @@ class AsyncDataAnalysisService(_ServiceBase):
             raise RuntimeError("service already started")
         runner = self.build_runner(callback, result_handler, batch_upload_handler)
         self.started_at = self.clock.time()
+        self._stopped = False
         await runner.start()
+        self._start_servers()
         log.info(
             "service started: module %s, adapter %s, group %s, topics %s",
             self.module_name,
@@ -384,22 +638,73 @@ class AsyncDataAnalysisService(_ServiceBase):
         )
 
     async def stop(self) -> None:
+        """Stop: finish in-flight work, upload, commit, leave the group; then stop the health
+        and metrics servers. Idempotent."""
         if self.runner is not None and not self._stopped:
             self._stopped = True
             await self.runner.stop()
             log.info("service stopped: module %s", self.module_name)
+        self._stop_servers()
 
     def reload_config(
         self, new_config: str | os.PathLike[str] | Mapping[str, Any] | None = None
     ) -> None:
-        old = (self._config_source, self.settings, self.catalog)
+        """As ``DataAnalysisService.reload_config``. From another thread it waits until the
+        event loop has applied the change; on the loop itself it applies it at once."""
+        with self._reload_lock:
+            self._reload_async(new_config)
+
+    def _reload_async(self, new_config: str | os.PathLike[str] | Mapping[str, Any] | None) -> None:
+        catalog, changes = self._validated_reload(new_config)
+
+        def apply() -> None:
+            old_topics = set(self.engine.topics)
+            self.engine.reconfigure(catalog)
+            r = self.runner
+            if r is not None and r.subscribed and set(self.engine.topics) != old_topics:
+                r.request_resubscribe()
+
+        async def apply_async() -> None:
+            apply()
+
+        loop = self._foreign_loop()
+        if loop is None:
+            apply()
+        else:
+            _wait_on(loop, apply_async(), 30.0)
+        self._log_reloaded(changes)
+
+    def _foreign_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The runner's event loop when it runs and the caller is on another thread."""
+        r = self.runner
+        loop = r.loop if r is not None and r.alive else None
+        if loop is None or not loop.is_running():
+            return None
         try:
-            catalog = self._reload(new_config)
-        except ConfigError:
-            self._config_source, self.settings, self.catalog = old
-            log.error("configuration reload rejected; the old configuration stays active")
-            raise
-        self.engine.reconfigure(catalog)
+            if asyncio.get_running_loop() is loop:
+                return None
+        except RuntimeError:
+            pass
+        return loop
+
+    def snapshot(self, *, stations: bool = True, timeout: float = 5.0) -> Snapshot:
+        """As ``DataAnalysisService.snapshot``; taken on the event loop. Called on the loop
+        itself it cannot wait for ``lag_info()``, so ``lag`` is empty then."""
+
+        async def take() -> Snapshot:
+            lags: list[PartitionLag] = []
+            r = self.runner
+            if r is not None:
+                try:
+                    lags = await r.consumer.lag_info()
+                except Exception:
+                    lags = []
+            return self._snapshot(stations, lags)
+
+        loop = self._foreign_loop()
+        if loop is None:
+            return self._snapshot(stations, [])
+        return _wait_on(loop, take(), timeout)
 
 
 class _AsyncConsumerView:
@@ -410,7 +715,21 @@ class _AsyncConsumerView:
         r = self._service.runner
         if r is None:
             return {}
-        return _lag_by_topic(await r.consumer.lag_info())
+        return lag_by_topic(await r.consumer.lag_info())
+
+
+def _wait_on(loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float) -> T:
+    """Run ``coro`` on ``loop`` (another thread's) and wait for its result."""
+
+    async def run() -> T:
+        return await coro
+
+    fut = asyncio.run_coroutine_threadsafe(run(), loop)
+    try:
+        return fut.result(timeout)
+    except concurrent.futures.TimeoutError:
+        fut.cancel()
+        raise TimeoutError(f"the event loop did not answer within {timeout:g}s") from None
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.005) -> bool:

@@ -28,8 +28,10 @@ A service setting may also be written at the top level (``max_workers: 32`` or
 top-level key is an error; unknown UPPER_CASE names are kept (``config.py`` files define
 helper constants) and exposed by ``d_a.config``, but not otherwise used.
 
-Environment: ``DATA_ANALYSIS_LOG`` (log file) and ``LOG_LEVEL`` override the ``service``
-section's ``log_file`` / ``log_level``.
+Environment: ``DATA_ANALYSIS_LOG`` (log file), ``LOG_LEVEL``, ``DATA_ANALYSIS_LOG_FORMAT``,
+``DATA_ANALYSIS_HEALTH_HOST``, ``DATA_ANALYSIS_HEALTH_PORT``, ``DATA_ANALYSIS_METRICS_HOST`` and
+``DATA_ANALYSIS_METRICS_PORT`` override the ``service`` section's ``log_file``, ``log_level``,
+``log_format``, ``health_*`` and ``metrics_*``.
 
 ``Settings.from_raw`` validates everything once and raises one ``ConfigError`` listing every
 problem, each naming the key. Nothing past this module reads the raw mapping.
@@ -682,8 +684,14 @@ class ServiceSettings:
     * ``health_host``/``health_port`` (``/health``, ``/ready``, ``/status``) and
       ``metrics_host``/``metrics_port`` (Prometheus): port 0 disables the server;
       ``metrics_enabled=False`` disables metrics too. Both bind 127.0.0.1 unless configured
-      (containers set ``0.0.0.0``).
-    * ``log_format`` (``text``/``json``), ``log_level`` (env ``LOG_LEVEL`` wins) and
+      (containers set ``0.0.0.0``). The environment variables ``DATA_ANALYSIS_HEALTH_HOST``,
+      ``DATA_ANALYSIS_HEALTH_PORT``, ``DATA_ANALYSIS_METRICS_HOST`` and
+      ``DATA_ANALYSIS_METRICS_PORT`` win over the file.
+    * ``health_stuck_seconds``: ``/health`` fails when the engine loop has not completed an
+      iteration for this long (service clock); ``ready_upload_failing_seconds``: ``/ready``
+      fails while uploads have been failing for longer than this.
+    * ``log_format`` (``text``/``json``; env ``DATA_ANALYSIS_LOG_FORMAT`` wins),
+      ``log_level`` (env ``LOG_LEVEL`` wins) and
       ``log_file`` (env ``DATA_ANALYSIS_LOG`` wins; default ``data_analysis.log``).
     * ``configured``: the names of the settings given explicitly (file or environment).
     """
@@ -706,6 +714,8 @@ class ServiceSettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 8001
     metrics_enabled: bool = True
+    health_stuck_seconds: float = 30.0
+    ready_upload_failing_seconds: float = 30.0
     log_format: str = "text"
     log_level: str = "INFO"
     log_file: str = "data_analysis.log"
@@ -720,7 +730,13 @@ _SERVICE_INTS: Final[Mapping[str, tuple[int, int | None]]] = {
     "metrics_port": (0, 65535),
 }
 _SERVICE_POSITIVE: Final = frozenset(
-    {"poll_timeout_seconds", "data_expire_seconds", "batch_timeout"}
+    {
+        "poll_timeout_seconds",
+        "data_expire_seconds",
+        "batch_timeout",
+        "health_stuck_seconds",
+        "ready_upload_failing_seconds",
+    }
 )
 _SERVICE_CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
     "output_mode": OUTPUT_MODES,
@@ -731,6 +747,18 @@ _SERVICE_CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
 _SERVICE_STRINGS: Final = frozenset(
     {"health_host", "metrics_host", "log_file", "dead_letter_topic", "module_name"}
 )
+
+
+_SERVICE_ENV_VARS: Final = (
+    (LOG_FILE_ENV_VAR, "log_file"),
+    (LOG_LEVEL_ENV_VAR, "log_level"),
+    ("DATA_ANALYSIS_LOG_FORMAT", "log_format"),
+    ("DATA_ANALYSIS_HEALTH_HOST", "health_host"),
+    ("DATA_ANALYSIS_HEALTH_PORT", "health_port"),
+    ("DATA_ANALYSIS_METRICS_HOST", "metrics_host"),
+    ("DATA_ANALYSIS_METRICS_PORT", "metrics_port"),
+)
+"""Environment variables that win over the ``service`` section."""
 
 
 def _parse_service(raw: Any, environ: Mapping[str, str], problems: list[str]) -> ServiceSettings:
@@ -752,9 +780,15 @@ def _parse_service(raw: Any, environ: Mapping[str, str], problems: list[str]) ->
         ok, checked = _check_service_value(key, value, where, problems)
         if ok:
             values[key] = checked
-    for env_name, key in ((LOG_FILE_ENV_VAR, "log_file"), (LOG_LEVEL_ENV_VAR, "log_level")):
-        env_value = environ.get(env_name, "").strip()
+    for env_name, key in _SERVICE_ENV_VARS:
+        env_value: Any = environ.get(env_name, "").strip()
         if env_value:
+            if key in _SERVICE_INTS:
+                try:
+                    env_value = int(env_value)
+                except ValueError:
+                    problems.append(f"env {env_name}: expected an integer (got {env_value!r})")
+                    continue
             ok, checked = _check_service_value(key, env_value, f"env {env_name}", problems)
             if ok:
                 values[key] = checked
@@ -855,7 +889,8 @@ class Settings:
     ) -> Settings:
         """Validate a raw configuration (``load_raw_config``'s result, or a dict in the same
         shapes). Raises one ``ConfigError`` listing every problem. ``environ`` defaults to
-        ``os.environ`` (``DATA_ANALYSIS_LOG``, ``LOG_LEVEL``)."""
+        ``os.environ`` (``DATA_ANALYSIS_LOG``, ``LOG_LEVEL``, the health/metrics host and
+        port variables)."""
         problems: list[str] = []
         norm = _normalize(raw, problems)
         env = os.environ if environ is None else environ

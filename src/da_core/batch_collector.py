@@ -207,7 +207,12 @@ class BatchCollector(Generic[A]):
                 for delivery in carried:
                     delivery.placed = True
                     self._deliver_carried(batch, delivery)
-        logger.debug("batch created %s expected stations: %d", bid, len(members))
+        logger.debug(
+            "batch created %s expected stations: %d",
+            bid,
+            len(members),
+            extra={"batch_id": bid, "da_module": self._module},
+        )
         return bid
 
     def run_started(self, station: StationId, now: float) -> str | None:
@@ -237,7 +242,12 @@ class BatchCollector(Generic[A]):
             batch.members[station] = _FINISHED
             batch.finished += 1
             self._put(batch, _Delivery(station, seq, outcome, attachment, now))
-            logger.debug("batch %s received result of station %s", batch.batch_id, station)
+            logger.debug(
+                "batch %s received result of station %s",
+                batch.batch_id,
+                station,
+                extra={"batch_id": batch.batch_id, "station_id": station},
+            )
             if batch.finished == batch.needed:
                 self._ready.append(batch)
             return
@@ -387,6 +397,7 @@ class BatchCollector(Generic[A]):
                 batch.deadline - batch.created_at,
                 batch.finished,
                 len(batch.members),
+                extra={"batch_id": batch.batch_id, "da_module": self._module},
             )
         carry = self._homeless_batch(now, everything=everything)
         if carry is not None:

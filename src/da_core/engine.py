@@ -41,6 +41,20 @@ UPLOAD_BACKOFF_MAX = 30.0
 FIELD_REPORT_AFTER = 200
 """Records of a topic after which configured fields never seen are reported once."""
 
+_TPS: dict[tuple[str, int], TopicPartition] = {}
+_TPS_MAX = 4096
+
+
+def _tp_of(rec: Record) -> TopicPartition:
+    """``rec.tp``, built once per partition instead of once per use (ingest's hot path)."""
+    key = (rec.topic, rec.partition)
+    tp = _TPS.get(key)
+    if tp is None:
+        if len(_TPS) >= _TPS_MAX:
+            _TPS.clear()
+        tp = _TPS[key] = TopicPartition(rec.topic, rec.partition)
+    return tp
+
 
 class RecordRef:
     """One input record held by the stations that read it; done when ``remaining`` hits 0."""
@@ -106,7 +120,8 @@ class EngineStats:
     batches_completed: int = 0
     batches_timed_out: int = 0
     batches_empty: int = 0
-    batch_station_counts: list[int] = attrs.field(factory=list)
+    batch_sizes: dict[int, int] = attrs.field(factory=dict)
+    """Uploaded batches by their number of station results: ``{stations: batches}``."""
     uploads_ok: int = 0
     upload_failures: int = 0
     upload_retries: int = 0
@@ -132,6 +147,7 @@ class _Station:
         "rerun",
         "running",
         "runs",
+        "snap_due",
         "station_id",
         "windows",
     )
@@ -150,6 +166,9 @@ class _Station:
         self.failures_in_row = 0
         self.last_run_at: float | None = None
         self.last_error: str | None = None
+        # The newest order-second deadline pushed on the engine's snapshot heap and not popped
+        # yet: adding to a second that already has one pushes nothing.
+        self.snap_due: float | None = None
 
 
 @attrs.define
@@ -267,59 +286,82 @@ class Engine:
         they are applied but never committed."""
         dirty: set[str] = set()
         stats = self.stats
+        inputs = self._inputs
+        stations = self._stations
+        ledger = self.ledger
+        codec = self._codec
+        reported = self._field_reported
         for rec in records:
             stats.records_in += 1
-            topic = self._inputs.get(rec.topic)
+            topic = inputs.get(rec.topic)
             dep = None
             if topic is None:
                 dep = self._dep_topics.get(rec.topic)
                 if dep is None:
                     stats.records_ignored += 1
                     if tracked:
-                        self.ledger.track(rec.tp, rec.offset)
-                        self.ledger.done(rec.tp, rec.offset)
+                        tp = _tp_of(rec)
+                        ledger.track(tp, rec.offset)
+                        ledger.done(tp, rec.offset)
                     continue
                 topic = self._envelope
-            ex = extract(topic, rec, self._codec)
+            ex = extract(topic, rec, codec)
             if ex.rejection is not None:
                 self._reject(rec, ex.rejection.reason, ex.rejection.detail, tracked, now)
                 continue
             stats.bad_fields += ex.bad_fields
             stats.skipped_items += ex.skipped_items
-            if dep is None:
+            if dep is None and topic.name not in reported:
                 self._note_fields(topic, ex.seen_fields)
             if topic.is_global:
                 self._apply_global(topic, ex.items, dirty)
                 if tracked:
-                    self.ledger.track(rec.tp, rec.offset)
+                    ledger.track(_tp_of(rec), rec.offset)
                     self._hold(rec, dirty, now)
                 continue
             touched: list[_Station] = []
+            name = topic.name
             for item in ex.items:
-                st = self._station_for(item.station_id, now)
+                st = stations.get(item.station_id)
                 if st is None:
-                    continue
+                    st = self._station_for(item.station_id, now)
+                    if st is None:
+                        continue
                 stats.items_in += 1
                 if dep is not None:
                     prev = st.deps.get(dep)
                     if prev is None or prev.time <= item.time:
                         st.deps[dep] = DependencyResult(dep, item.values, item.time)
-                else:
-                    self._add_item(st, topic, item)
-                if tracked:
-                    st.partitions.add(rec.tp)
+                else:  # self._add_item(st, topic, item), inlined: once per item
+                    windows = st.windows
+                    w = windows.get(name)
+                    if w is None:
+                        w = windows[name] = make_window(topic)
+                    w.add(item)
+                    if isinstance(w, SecondSnapshotWindow):
+                        deadline = w.deadline()
+                        if deadline is not None and deadline != st.snap_due:
+                            st.snap_due = deadline
+                            heapq.heappush(self._snapshot_heap, (deadline, st.station_id))
                 if (not touched or touched[-1] is not st) and st not in touched:
                     touched.append(st)
+            if not touched:
+                if tracked:
+                    tp = _tp_of(rec)
+                    ledger.track(tp, rec.offset)
+                    ledger.done(tp, rec.offset)
+                continue
             if tracked:
-                self.ledger.track(rec.tp, rec.offset)
-                if touched:
-                    ref = RecordRef(rec.tp, rec.offset, len(touched))
-                    for st in touched:
-                        st.pending.append(ref)
-                else:
-                    self.ledger.done(rec.tp, rec.offset)
-            for st in touched:
-                dirty.add(st.station_id)
+                tp = _tp_of(rec)
+                ledger.track(tp, rec.offset)
+                ref = RecordRef(tp, rec.offset, len(touched))
+                for st in touched:
+                    st.pending.append(ref)
+                    st.partitions.add(tp)
+                    dirty.add(st.station_id)
+            else:
+                for st in touched:
+                    dirty.add(st.station_id)
         return self._mark_dirty(dirty, now)
 
     def _hold(self, rec: Record, dirty: set[str], now: float) -> None:
@@ -333,13 +375,15 @@ class Engine:
             st.pending.append(ref)
 
     def _add_item(self, st: _Station, topic: TopicConfig, item: StationItem) -> None:
+        # ingest inlines this; keep both in step
         w = st.windows.get(topic.name)
         if w is None:
             w = st.windows[topic.name] = make_window(topic)
         w.add(item)
         if isinstance(w, SecondSnapshotWindow):
             deadline = w.deadline()
-            if deadline is not None:
+            if deadline is not None and deadline != st.snap_due:
+                st.snap_due = deadline
                 heapq.heappush(self._snapshot_heap, (deadline, st.station_id))
 
     def _apply_global(
@@ -449,7 +493,15 @@ class Engine:
             total = len(self.module.inputs)
             have = sum(1 for t in self.module.inputs if self._has(st, t))
             return total == 0 or have / total >= self._min_ratio
-        return all(self._has(st, t) for t in self._required)
+        # ``all(self._has(st, t) ...)`` inlined: this runs for every dirty station of every poll
+        inputs = self._inputs
+        windows = st.windows
+        global_windows = self._globals
+        for t in self._required:
+            w = global_windows.get(t) if inputs[t].is_global else windows.get(t)
+            if w is None or w.is_empty():
+                return False
+        return True
 
     def _has(self, st: _Station, topic: str) -> bool:
         w = self._globals.get(topic) if self._inputs[topic].is_global else st.windows.get(topic)
@@ -571,10 +623,12 @@ class Engine:
         dirty: set[str] = set()
         heap = self._snapshot_heap
         while heap and heap[0][0] <= now:
-            _, sid = heapq.heappop(heap)
+            due, sid = heapq.heappop(heap)
             st = self._stations.get(sid)
             if st is None:
                 continue
+            if st.snap_due == due:
+                st.snap_due = None
             for w in st.windows.values():
                 if isinstance(w, SecondSnapshotWindow) and w.advance(now):
                     dirty.add(sid)
@@ -650,7 +704,8 @@ class Engine:
             for r in refs:
                 self._release(r)
             return
-        self.stats.batch_station_counts.append(len(batch.results))
+        sizes = self.stats.batch_sizes
+        sizes[len(batch.results)] = sizes.get(len(batch.results), 0) + 1
         upload = Upload(
             upload_id=self._new_id(),
             batch_id=batch.batch_id,
@@ -840,6 +895,25 @@ class Engine:
     def get_inputs(self, station_id: str, now: float) -> dict[str, Any] | None:
         st = self._stations.get(station_id)
         return None if st is None else self._assemble(st, now)
+
+    def data_availability(self) -> tuple[float, dict[str, int]]:
+        """The mean share of the module's input topics with data per station (1.0 with no
+        stations; the ``availability_ratio`` of ``_data_quality`` before staleness) and, per
+        input topic, how many stations lack it. O(stations × topics)."""
+        inputs = self.module.inputs
+        missing = dict.fromkeys(inputs, 0)
+        if not self._stations or not inputs:
+            return 1.0, missing
+        total = 0.0
+        for st in self._stations.values():
+            have = 0
+            for t in inputs:
+                if self._has(st, t):
+                    have += 1
+                else:
+                    missing[t] += 1
+            total += have / len(inputs)
+        return total / len(self._stations), missing
 
     def station_status(self, now: float) -> dict[str, dict[str, Any]]:
         return {

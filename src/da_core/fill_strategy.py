@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from itertools import compress, repeat
 from math import isfinite
 from operator import is_, not_
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -34,13 +34,14 @@ from da_core.config import FILL_NAMES, ModuleConfig, TopicConfig
 
 _NUMERIC_TYPES = frozenset({int, float})
 _NONE_TYPE = type(None)
+_STRATEGIES = frozenset(FILL_NAMES)
+_new = tuple.__new__
 
 
-@attrs.frozen(slots=True)
-class FillResult:
+class FillResult(NamedTuple):
     """A filled series. ``values`` has the input's length (it is the input list itself when
     there was no gap or the strategy is ``missing``); ``mask[i]`` is True where the input had a
-    gap."""
+    gap. Immutable (a ``NamedTuple``: assembly fills several series per module input)."""
 
     values: list[Any]
     mask: list[bool]
@@ -106,14 +107,24 @@ def fill(values: Sequence[Any | None], strategy: str) -> FillResult:
 
     Raises ``ValueError`` for an unknown strategy.
     """
-    _check(strategy, "fill strategy")
+    out, mask, _ = fill_series(values, strategy)
+    return _new(FillResult, (out, mask))
+
+
+def fill_series(values: Sequence[Any | None], strategy: str) -> tuple[list[Any], list[bool], bool]:
+    """``fill`` as ``(values, mask, gaps)`` where ``gaps`` is True when any entry was a gap
+    (module-input assembly's hot path: no result object, no second pass over the mask)."""
+    if strategy not in _STRATEGIES:
+        _check(strategy, "fill strategy")
     n = len(values)
     mask = list(map(is_, values, repeat(None)))
-    if True not in mask or strategy == "missing":
-        return FillResult(values if type(values) is list else list(values), mask)
+    if not any(mask):
+        return (values if type(values) is list else list(values)), mask, False
+    if strategy == "missing":
+        return (values if type(values) is list else list(values)), mask, True
     gaps = mask.count(True)
     if gaps == n:
-        return FillResult([0] * n if strategy == "zero" else list(values), mask)
+        return ([0] * n if strategy == "zero" else list(values)), mask, True
     if strategy != "forward" and not _is_numeric(values):
         strategy = "forward"
     out = list(values)  # never write into the caller's list
@@ -127,7 +138,7 @@ def fill(values: Sequence[Any | None], strategy: str) -> FillResult:
             out[start:end] = [out[start - 1]] * count
         else:
             out[start:end] = _line(out[start - 1], out[end], count)
-    return FillResult(out, mask)
+    return out, mask, True
 
 
 @attrs.frozen(slots=True)

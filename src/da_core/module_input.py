@@ -26,7 +26,7 @@ import attrs
 
 from da_core.config import Catalog, TopicConfig
 from da_core.extractors import StationItem
-from da_core.fill_strategy import FillResolver, fill
+from da_core.fill_strategy import FillResolver, fill_series
 from da_core.station_window import (
     HourlyGridWindow,
     LatestWindow,
@@ -55,6 +55,10 @@ class TopicPlan:
     fill_of: Mapping[str, str]
     freshness: float | None
     expire: float
+    name: str
+    """``topic.name``."""
+    structure_key: str
+    """``topic.structure_key`` (a property that builds the name on every call)."""
 
 
 @attrs.frozen(slots=True)
@@ -89,6 +93,8 @@ class ModuleInputPlan:
                     fill_of=fill_of,
                     freshness=t.freshness_seconds,
                     expire=catalog.expire_of(name),
+                    name=t.name,
+                    structure_key=t.structure_key,
                 )
             )
         return cls(
@@ -119,24 +125,15 @@ def assemble(
     missing: list[str] = []
     stale: list[str] = []
     ages: dict[str, float | None] = {}
+    expire = plan.expire_seconds
     for p in plan.topics:
-        _topic_quality(
-            p, windows.get(p.topic.name), now, plan.expire_seconds, available, missing, stale, ages
-        )
-        _add_topic(out, masks, p, windows.get(p.topic.name))
+        w = windows.get(p.name)
+        _topic_quality(p, w, now, expire, available, missing, stale, ages)
+        _add_topic(out, masks, p, w)
     for p in plan.global_topics:
-        _topic_quality(
-            p,
-            global_windows.get(p.topic.name),
-            now,
-            plan.expire_seconds,
-            available,
-            missing,
-            stale,
-            ages,
-            is_global=True,
-        )
-        _add_topic(out, masks, p, global_windows.get(p.topic.name))
+        w = global_windows.get(p.name)
+        _topic_quality(p, w, now, expire, available, missing, stale, ages, is_global=True)
+        _add_topic(out, masks, p, w)
     deps: dict[str, Any] = {}
     for d in plan.dependencies:
         r = dependencies.get(d)
@@ -171,7 +168,7 @@ def _topic_quality(
     *,
     is_global: bool = False,
 ) -> None:
-    name = p.topic.name
+    name = p.name
     last = None if w is None or w.is_empty() else w.last_time
     if last is None:
         missing.append(name)
@@ -190,7 +187,6 @@ def _topic_quality(
 def _add_topic(
     out: dict[str, Any], masks: dict[str, list[bool]], p: TopicPlan, w: Window | None
 ) -> None:
-    t = p.topic
     if isinstance(w, HourlyGridWindow):
         _add_grid(out, masks, p, w)
     elif isinstance(w, SecondSnapshotWindow):
@@ -199,7 +195,7 @@ def _add_topic(
         devices = w.devices()
         for f, name in p.field_names:
             out[name] = [item.values.get(f) for item in devices.values()]
-        out[t.structure_key] = {dev: dict(item.raw) for dev, item in devices.items()}
+        out[p.structure_key] = {dev: dict(item.raw) for dev, item in devices.items()}
     elif isinstance(w, LatestWindow):
         _add_latest(out, masks, p, w)
     else:  # no data yet: every name still appears, so callbacks can rely on the keys
@@ -213,7 +209,7 @@ def _add_absent(out: dict[str, Any], p: TopicPlan) -> None:
         out[name] = None
         if size > 1 and t.window in ("latest", "hourly_grid", "second_snapshot"):
             out[name + "_window"] = [None] * size
-    out[t.structure_key] = None
+    out[p.structure_key] = None
 
 
 def _add_latest(
@@ -227,7 +223,7 @@ def _add_latest(
         rows = raw if isinstance(raw, list) else ([raw] if raw is not None else [])
         for f, name in p.field_names:
             out[name] = [r.get(f) if isinstance(r, dict) else None for r in rows]
-        out[t.structure_key] = rows
+        out[p.structure_key] = rows
         return
     for f, name in p.field_names:
         out[name] = latest.values.get(f) if latest is not None else None
@@ -238,7 +234,7 @@ def _add_latest(
             series = pad + [it.values.get(f) for it in items]
             _put_window(out, masks, name, series, p.fill_of[f])
     if latest is None:
-        out[t.structure_key] = None
+        out[p.structure_key] = None
         return
     structure = dict(latest.raw)
     if t.slot_list_name and latest.slot_list is not None:
@@ -246,7 +242,7 @@ def _add_latest(
             structure.pop(f"{t.slot_list_prefix}{i}", None)
         structure[t.slot_list_name] = list(latest.slot_list)
         out[t.flat_name(t.slot_list_name)] = list(latest.slot_list)
-    out[t.structure_key] = structure
+    out[p.structure_key] = structure
 
 
 def _add_grid(
@@ -255,34 +251,80 @@ def _add_grid(
     p: TopicPlan,
     w: HourlyGridWindow[StationItem],
 ) -> None:
-    t = p.topic
-    latest = w.latest()
-    structure: dict[str, Any] = {"slots": [_slot_text(s) for s in w.slots()]}
-    for f, name in p.field_names:
-        out[name] = latest.values.get(f) if latest is not None else None
-        filled = _put_window(out, masks, name, w.series(f), p.fill_of[f])
-        structure[f] = filled
-    guns = w.gun_ids()
-    structure[t.gun_id_field] = guns
-    latest_guns = {g: i for i, g in enumerate(latest.gun_ids)} if latest else {}
-    for f, name in p.gun_names:
-        per_gun = w.gun_series(f)
-        strategy = p.fill_of[f]
-        filled_guns = []
-        gun_masks = []
-        for series in per_gun:
-            r = fill(series, strategy)
-            filled_guns.append(r.values)
-            gun_masks.append(r.mask)
+    """The grid's names and structure, from the window's memo (``_grid_parts``) while the grid
+    is unchanged; every list handed out is a fresh one."""
+    memo = w.memo()
+    parts = memo.get(id(p))
+    if parts is None or parts[0] is not p:
+        parts = memo[id(p)] = _grid_parts(p, w)
+    _, slots, fields, guns, gun_fields = parts
+    structure: dict[str, Any] = {"slots": list(slots)}
+    for f, name, latest, filled, mask in fields:
+        out[name] = latest
+        values = list(filled)
+        out[name + "_window"] = values
+        if mask is not None:
+            masks[name + "_window"] = list(mask)
+        structure[f] = values
+    structure[p.topic.gun_id_field] = list(guns)
+    for f, name, per_gun, gapped, latest_per_gun in gun_fields:
+        filled_guns = [list(series) for series in per_gun]
         out[name + "_window"] = filled_guns
-        if any(any(m) for m in gun_masks):
-            masks[name + "_window"] = [any(m) for m in gun_masks]
-        lv = latest.gun_values.get(f) if latest is not None else None
-        out[name] = [
-            (lv[latest_guns[g]] if lv is not None and g in latest_guns else None) for g in guns
-        ]
+        if gapped is not None:
+            masks[name + "_window"] = list(gapped)
+        out[name] = list(latest_per_gun)
         structure[f] = filled_guns
-    out[t.structure_key] = structure
+    out[p.structure_key] = structure
+
+
+_GridParts = tuple[
+    TopicPlan,
+    tuple[str, ...],
+    tuple[tuple[str, str, Any, tuple[Any, ...], tuple[bool, ...] | None], ...],
+    tuple[str, ...],
+    tuple[
+        tuple[str, str, tuple[tuple[Any, ...], ...], tuple[bool, ...] | None, tuple[Any, ...]],
+        ...,
+    ],
+]
+
+
+def _grid_parts(p: TopicPlan, w: HourlyGridWindow[StationItem]) -> _GridParts:
+    """Everything ``_add_grid`` reads of the window, computed once per content of the grid:
+    ``(plan, slot texts, per field (field, name, latest value, filled series, mask or None),
+    union guns, per gun field (field, name, filled series per gun, gap flags per gun or None,
+    latest value per gun))``. A mask is kept where gaps were filled or the strategy is
+    ``missing``; gap flags where any gun's series had a gap."""
+    latest = w.latest()
+    newest = w.newest_slot
+    slots = () if newest is None else _slot_texts(newest, w.size)
+    fill_of = p.fill_of
+    fields = []
+    for f, name in p.field_names:
+        strategy = fill_of[f]
+        values, mask, gaps = fill_series(w.series(f), strategy)
+        keep = tuple(mask) if gaps or strategy == "missing" else None
+        fields.append(
+            (f, name, latest.values.get(f) if latest is not None else None, tuple(values), keep)
+        )
+    guns = tuple(w.gun_ids())
+    latest_guns = {g: i for i, g in enumerate(latest.gun_ids)} if latest else {}
+    gun_fields = []
+    for f, name in p.gun_names:
+        strategy = fill_of[f]
+        per_gun = []
+        gapped = []
+        for series in w.gun_series(f):
+            values, _mask, gaps = fill_series(series, strategy)
+            per_gun.append(tuple(values))
+            gapped.append(gaps)
+        lv = latest.gun_values.get(f) if latest is not None else None
+        latest_per_gun = tuple(
+            (lv[latest_guns[g]] if lv is not None and g in latest_guns else None) for g in guns
+        )
+        flags = tuple(gapped) if any(gapped) else None
+        gun_fields.append((f, name, tuple(per_gun), flags, latest_per_gun))
+    return p, slots, tuple(fields), guns, tuple(gun_fields)
 
 
 def _add_snapshots(
@@ -301,7 +343,7 @@ def _add_snapshots(
         out[name] = [it.values.get(f) for it in last_items]
         if t.window_size > 1:
             out[name + "_window"] = [[it.values.get(f) for it in items] for _s, items in snaps]
-    out[t.structure_key] = {
+    out[p.structure_key] = {
         "second": last_second,
         "orders": [dict(it.raw) for it in last_items],
         "window": [{"second": s, "orders": [dict(it.raw) for it in items]} for s, items in snaps],
@@ -315,11 +357,29 @@ def _put_window(
     series: Sequence[Any],
     strategy: str,
 ) -> list[Any]:
-    r = fill(series, strategy)
-    out[name + "_window"] = r.values
-    if strategy == "missing" or any(r.mask):
-        masks[name + "_window"] = r.mask
-    return r.values
+    values, mask, gaps = fill_series(series, strategy)
+    out[name + "_window"] = values
+    if gaps or strategy == "missing":
+        masks[name + "_window"] = mask
+    return values
+
+
+_SLOT_TEXTS: dict[tuple[int, int], tuple[str, ...]] = {}
+_SLOT_TEXTS_MAX = 64
+
+
+def _slot_texts(newest: int, size: int) -> tuple[str, ...]:
+    """``_slot_text`` of the ``size`` slots ending at ``newest``, memoised: the grids of every
+    station end at the same few hours, and formatting 168 dates per module input was most of
+    the assembly's time. A race between threads only recomputes."""
+    key = (newest, size)
+    texts = _SLOT_TEXTS.get(key)
+    if texts is None:
+        texts = tuple(map(_slot_text, range(newest - size + 1, newest + 1)))
+        if len(_SLOT_TEXTS) >= _SLOT_TEXTS_MAX:
+            _SLOT_TEXTS.clear()
+        _SLOT_TEXTS[key] = texts
+    return texts
 
 
 def _slot_text(slot: int) -> str:

@@ -270,6 +270,13 @@ class OffsetLedger:
         p = self._parts.get(tp)
         return None if p is None else p.committed
 
+    def next_to_track(self, tp: TopicPartition) -> int | None:
+        """The offset after the last one tracked for ``tp``, None when none was: a consumer
+        rewound to an older offset (a rebalance that handed the partition back) has already
+        delivered every record below it."""
+        p = self._parts.get(tp)
+        return None if p is None or p.last_tracked < 0 else p.last_tracked + 1
+
     # -- internals ------------------------------------------------------------------------
 
     def _has_committable(self) -> bool:

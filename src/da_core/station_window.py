@@ -176,6 +176,7 @@ class HourlyGridWindow(Generic[ItemT]):
         "_guns",
         "_items",
         "_last_time",
+        "_memo",
         "_min_time",
         "_newest",
         "_size",
@@ -195,6 +196,8 @@ class HourlyGridWindow(Generic[ItemT]):
         self._min_time: float | None = None
         # (union gun ids, every held item's gun_ids is the union or empty), computed on demand.
         self._gun_cache: tuple[tuple[str, ...], bool] | None = None
+        # Values derived from the content by readers (see ``memo``); None after any change.
+        self._memo: dict[Any, Any] | None = None
 
     @property
     def size(self) -> int:
@@ -231,6 +234,7 @@ class HourlyGridWindow(Generic[ItemT]):
         elif t < old.time:
             return  # the slot already holds a newer item
         items[idx] = item
+        self._memo = None
         self._values[idx] = _as_dict(item.values)
         self._guns[idx] = _gun_rows(item)
         if self._last_time is None or t > self._last_time:
@@ -245,6 +249,7 @@ class HourlyGridWindow(Generic[ItemT]):
 
     def _advance(self, k: int) -> None:
         """Move the window k slots forward, dropping the k oldest slots."""
+        self._memo = None
         size = self._size
         if k >= size:
             if self._count:
@@ -288,6 +293,7 @@ class HourlyGridWindow(Generic[ItemT]):
                 self._guns[i] = _NO_VALUES
                 self._count -= 1
         self._gun_cache = None
+        self._memo = None
         self._recompute_times()
         if not self._count:
             self._newest = None  # nothing left: the next item starts a fresh grid
@@ -298,6 +304,16 @@ class HourlyGridWindow(Generic[ItemT]):
     def held(self) -> int:
         """Number of slots holding an item (never more than ``size``)."""
         return self._count
+
+    def memo(self) -> dict[Any, Any]:
+        """A scratch dict where readers keep values derived from the window's current content
+        (module-input assembly keeps its gap-filled series there); emptied by every change of
+        the content (``add`` placing an item, ``expire`` dropping one). A grid changes hourly
+        while the modules reading it may run every second."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        return memo
 
     def slots(self) -> list[int]:
         """The ``size`` slots of the window, oldest first, ending at the newest slot seen

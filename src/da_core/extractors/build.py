@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from da_core.extractors.items import StationItem
+from da_core.extractors.items import NO_GUN_VALUES, StationItem
 from da_core.extractors.sanitize import (
     AS_IS,
     BAD,
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from da_core.extractors.plan import TopicPlan
 
 _NOTHING: frozenset[type] = frozenset()
+_new = tuple.__new__
+"""``_new(StationItem, (...))`` builds an item without the NamedTuple's Python ``__new__``."""
 
 Built = tuple[StationItem | None, int, "list[str] | None"]
 """(the item or None when unusable, fields dropped, expected keys that were absent)."""
@@ -30,7 +32,8 @@ def build_item(plan: TopicPlan, o: dict[str, Any], sid: str, rtime: float) -> Bu
     if plan.has_extras:
         return _build_with_extras(plan, o, sid, rtime)
     values, bad, missing = _values(plan, o)
-    return StationItem(sid, rtime, values, o, None, None, None, (), {}, None), bad, missing
+    item = _new(StationItem, (sid, rtime, values, o, None, None, None, (), NO_GUN_VALUES, None))
+    return item, bad, missing
 
 
 def build_result(plan: TopicPlan, o: dict[str, Any], sid: str, rtime: float) -> Built:
@@ -53,7 +56,9 @@ def build_result(plan: TopicPlan, o: dict[str, Any], sid: str, rtime: float) -> 
     if plan.time_key is not None and plan.time_key in o:
         event_time = plan.time_parser.parse(o[plan.time_key])
         bad += event_time is None
-    item = StationItem(sid, rtime, values, o, event_time, None, None, (), {}, None)
+    item = _new(
+        StationItem, (sid, rtime, values, o, event_time, None, None, (), NO_GUN_VALUES, None)
+    )
     return item, bad, missing
 
 
@@ -128,7 +133,7 @@ def _build_with_extras(plan: TopicPlan, o: dict[str, Any], sid: str, rtime: floa
         absent.extend(missing)
 
     guns: tuple[str, ...] = ()
-    gun_values: dict[str, tuple[Any, ...]] = {}
+    gun_values: dict[str, tuple[Any, ...]] = NO_GUN_VALUES
     if plan.gun_fields:
         guns, gun_values, dropped = _guns(plan, o, absent)
         bad += dropped
@@ -140,7 +145,9 @@ def _build_with_extras(plan: TopicPlan, o: dict[str, Any], sid: str, rtime: floa
         if slot_list is None:
             absent.append(plan.slot_name)
 
-    item = StationItem(sid, rtime, values, o, event_time, slot, device, guns, gun_values, slot_list)
+    item = _new(
+        StationItem, (sid, rtime, values, o, event_time, slot, device, guns, gun_values, slot_list)
+    )
     return item, bad, absent or None
 
 

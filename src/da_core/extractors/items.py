@@ -5,7 +5,7 @@ See ``docs/internals.md`` (section "Extractors") for the contract.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -30,9 +30,13 @@ DETAIL_MAX_CHARS: Final = 200
 """Rejection details are cut to this length (they travel in headers and logs)."""
 
 
-@attrs.frozen(slots=True)
-class StationItem:
-    """One station's share of one record.
+NO_GUN_VALUES: Final[dict[str, tuple[Any, ...]]] = {}
+"""The shared ``gun_values`` of items without guns (read-only, like every item's data)."""
+
+
+class StationItem(NamedTuple):
+    """One station's share of one record (immutable; a ``NamedTuple`` because millions are
+    built: one per station per record).
 
     * ``time``: the record's timestamp (float seconds).
     * ``values``: the configured ``fields`` that were present and valid, after sanitising
@@ -45,6 +49,9 @@ class StationItem:
     * ``device``: the value of ``device_key`` as a string.
     * ``gun_ids`` / ``gun_values``: the per-gun arrays (each the length of ``gun_ids``).
     * ``slot_list``: the ``slot_list_prefix`` 1..N values as one N-slot tuple.
+
+    Like ``raw``, ``values`` and ``gun_values`` are read-only (items without guns share one
+    empty ``gun_values``).
     """
 
     station_id: str
@@ -55,7 +62,7 @@ class StationItem:
     slot: int | None = None
     device: str | None = None
     gun_ids: tuple[str, ...] = ()
-    gun_values: dict[str, tuple[Any, ...]] = attrs.field(factory=dict)
+    gun_values: dict[str, tuple[Any, ...]] = NO_GUN_VALUES
     slot_list: tuple[Any, ...] | None = None
 
 
@@ -67,9 +74,9 @@ class Rejection:
     detail: str
 
 
-@attrs.frozen(slots=True)
-class Extraction:
-    """The result of ``extract``: either ``rejection`` (and no items) or the items.
+class Extraction(NamedTuple):
+    """The result of ``extract``: either ``rejection`` (and no items) or the items (immutable;
+    a ``NamedTuple``: one is built per record).
 
     ``bad_fields`` counts fields dropped while sanitising; ``skipped_items`` counts elements of
     an array (or list) that were not used: non-objects, objects without a station id, and

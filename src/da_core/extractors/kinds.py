@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from da_core.extractors.build import Built, build_item, build_result
+from da_core.extractors.build import Built, _build_with_extras, _values, build_item, build_result
 from da_core.extractors.items import (
     MISSING_STATION_ID,
+    NO_GUN_VALUES,
     TOO_LARGE,
     WRONG_SHAPE,
     Extraction,
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from da_core.extractors.plan import TopicPlan
 
 Builder = Callable[["TopicPlan", dict[str, Any], str, float], Built]
+
+_new = tuple.__new__
+"""``_new(Extraction, (...))``: a NamedTuple without its Python ``__new__`` (hot path)."""
 
 
 def describe(value: Any) -> str:
@@ -57,7 +61,7 @@ def _is_list(v: Any) -> bool:
 
 
 def split_object(plan: TopicPlan, value: Any, rtime: float) -> Extraction:
-    if not _is_dict(value):
+    if type(value) is not dict and not isinstance(value, dict):
         return reject(WRONG_SHAPE, f"expected a JSON object, got {describe(value)}")
     key = plan.station_key
     s = value.get(key)
@@ -66,12 +70,18 @@ def split_object(plan: TopicPlan, value: Any, rtime: float) -> Extraction:
         return reject(
             MISSING_STATION_ID, f"no usable {key!r} (got {describe(value.get(key, None))})"
         )
-    item, bad, missing = build_item(plan, value, sid, rtime)
-    if item is None:
-        return reject(WRONG_SHAPE, plan.unusable_detail)
+    if plan.has_extras:
+        item, bad, missing = _build_with_extras(plan, value, sid, rtime)
+        if item is None:
+            return reject(WRONG_SHAPE, plan.unusable_detail)
+    else:  # build_item's common case, inlined: one object per record is the hot path
+        values, bad, missing = _values(plan, value)
+        item = _new(
+            StationItem, (sid, rtime, values, value, None, None, None, (), NO_GUN_VALUES, None)
+        )
     expected = plan.expected_set
     seen = expected if missing is None else expected.difference(missing)
-    return Extraction((item,), None, bad, seen, 0)
+    return _new(Extraction, ((item,), None, bad, seen, 0))
 
 
 def split_array(plan: TopicPlan, value: Any, rtime: float) -> Extraction:
@@ -182,7 +192,8 @@ def _split_list(plan: TopicPlan, lst: list[Any], rtime: float, build: Builder) -
                 MISSING_STATION_ID, f"none of {objects} object(s) carries a usable {key!r}"
             )
         return reject(WRONG_SHAPE, plan.unusable_detail)
-    return Extraction(tuple(items), None, bad, expected if all_seen else frozenset(seen), skipped)
+    seen_fields = expected if all_seen else frozenset(seen)
+    return _new(Extraction, (tuple(items), None, bad, seen_fields, skipped))
 
 
 def _columns(plan: TopicPlan, lst: list[Any], rtime: float) -> Extraction:

@@ -1,0 +1,165 @@
+"""What ``/health``, ``/ready`` and ``/status`` answer: liveness, readiness and the status
+document of one service, computed from values the services hand over.
+
+* Liveness (``/health``): the engine loop is running and has completed an iteration within
+  ``health_stuck_seconds`` of the service's clock. It fails for a loop that died or hangs, so
+  the Kubernetes liveness probe restarts the pod; it never waits for the loop.
+* Readiness (``/ready``): alive, the consumer is subscribed and its last poll succeeded, the
+  producer is open, and uploads have not been failing for longer than
+  ``ready_upload_failing_seconds``. A member that owns no partition (more instances than
+  partitions) is still ready: gating on a non-empty assignment would stall rolling updates.
+* Status (``/status``): the guide's ``get_service_status()`` and ``get_station_status()``,
+  consumer lag per topic and partition, recent throughput and both probe results.
+
+The computations are pure functions of a ``ProbeInput`` (read lock-free from the runner) and
+a ``Snapshot`` (taken on the engine's loop), so they are tested without servers or threads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from da_core.types import PartitionLag
+
+
+@attrs.frozen
+class Probe:
+    """A probe's outcome: ``ok`` maps to HTTP 200, otherwise 503; ``body`` is the JSON."""
+
+    ok: bool
+    body: dict[str, Any]
+
+    @property
+    def status_code(self) -> int:
+        return 200 if self.ok else 503
+
+
+@attrs.frozen
+class ProbeInput:
+    """The lock-free readings a probe needs (times are the service clock's seconds)."""
+
+    module: str
+    now: float
+    started: bool
+    loop_alive: bool
+    last_loop_at: float | None
+    started_at: float | None
+    consumer_alive: bool
+    producer_alive: bool
+    subscribed: bool
+    last_poll_error: str | None
+    upload_failing_since: float | None
+    pending_uploads: int
+    stuck_seconds: float
+    upload_failing_seconds: float
+    stopped: bool = False
+
+
+@attrs.frozen
+class Snapshot:
+    """A consistent view of one service taken on its engine's loop (``Service.snapshot``)."""
+
+    now: float
+    service: dict[str, Any]
+    stations: dict[str, dict[str, Any]] | None
+    lag: list[PartitionLag]
+    availability: tuple[float, dict[str, int]]
+    throughput: dict[str, float | None]
+
+
+def _loop_age(p: ProbeInput) -> float | None:
+    ref = max(p.last_loop_at or 0.0, p.started_at or 0.0)
+    return None if ref <= 0.0 else max(0.0, p.now - ref)
+
+
+def liveness(p: ProbeInput) -> Probe:
+    """``/health``: healthy while the loop runs and is not stuck."""
+    reasons: list[str] = []
+    age = _loop_age(p)
+    if not p.started:
+        reasons.append("service not started")
+    elif p.stopped or not p.loop_alive:
+        reasons.append("engine loop not running")
+    elif age is not None and age > p.stuck_seconds:
+        reasons.append(
+            f"engine loop stuck: no iteration for {age:.1f}s (limit {p.stuck_seconds:g}s)"
+        )
+    body: dict[str, Any] = {
+        "status": "unhealthy" if reasons else "healthy",
+        "timestamp": time.time(),
+        "module": p.module,
+        "main_thread_alive": p.loop_alive,
+        "last_loop_age_seconds": None if age is None else round(age, 3),
+    }
+    if reasons:
+        body["reasons"] = reasons
+    return Probe(not reasons, body)
+
+
+def readiness(p: ProbeInput, assignment: Sequence[Any] = ()) -> Probe:
+    """``/ready``: ready to do its job (see the module docstring)."""
+    live = liveness(p)
+    reasons = list(live.body.get("reasons", []))
+    if p.started and not p.stopped:
+        if not p.subscribed:
+            reasons.append("consumer not subscribed")
+        if not p.consumer_alive:
+            reasons.append(f"consumer not connected: {p.last_poll_error or 'not started'}")
+        if not p.producer_alive:
+            reasons.append("producer not connected")
+    failing_for = None if p.upload_failing_since is None else p.now - p.upload_failing_since
+    if failing_for is not None and failing_for > p.upload_failing_seconds:
+        reasons.append(
+            f"uploads failing for {failing_for:.1f}s (limit {p.upload_failing_seconds:g}s); "
+            f"{p.pending_uploads} pending"
+        )
+    body: dict[str, Any] = {
+        "status": "not_ready" if reasons else "ready",
+        "timestamp": time.time(),
+        "module": p.module,
+        "consumer_alive": p.consumer_alive,
+        "producer_alive": p.producer_alive,
+        "assigned_partitions": len(assignment),
+        "pending_uploads": p.pending_uploads,
+        "upload_failing_seconds": None if failing_for is None else round(failing_for, 3),
+    }
+    if reasons:
+        body["reasons"] = reasons
+    return Probe(not reasons, body)
+
+
+def lag_by_topic(lags: Sequence[PartitionLag]) -> dict[str, list[dict[str, Any]]]:
+    """``{topic: [partition figures, ...]}`` sorted by topic and partition (the guide's
+    ``get_lag_info()`` shape)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for lag in sorted(lags, key=lambda x: (x.topic, x.partition)):
+        out.setdefault(lag.topic, []).append(lag.as_dict())
+    return out
+
+
+def status_document(snap: Snapshot, live: Probe, ready: Probe) -> dict[str, Any]:
+    """The ``/status`` JSON: ``service``, ``stations``, ``lag`` (per topic, with a total),
+    ``throughput`` and ``health`` (``live``, ``ready`` and the reasons)."""
+    total_lag = {
+        topic: sum(p["lag"] or 0 for p in parts) for topic, parts in lag_by_topic(snap.lag).items()
+    }
+    return {
+        "service": snap.service,
+        "stations": snap.stations if snap.stations is not None else {},
+        "lag": lag_by_topic(snap.lag),
+        "lag_total": total_lag,
+        "throughput": snap.throughput,
+        "data_availability": {
+            "average_ratio": round(snap.availability[0], 4),
+            "stations_missing_topic": snap.availability[1],
+        },
+        "health": {
+            "live": live.ok,
+            "ready": ready.ok,
+            "reasons": list(ready.body.get("reasons", [])),  # includes liveness reasons
+        },
+    }
