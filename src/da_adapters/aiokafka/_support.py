@@ -1,0 +1,112 @@
+"""What the aiokafka consumer and producer share: keyword arguments from the settings plus
+explicit overrides, and the SSL context built from ``ClientConfig.ssl``."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from da_adapters.kafka_config import (
+    ClientConfig,
+    KafkaConfigSource,
+    KafkaSections,
+    redact,
+    servers_list,
+)
+from da_core.errors import ConfigError, DataAnalysisError
+
+log = logging.getLogger("da_adapters.aiokafka")
+
+_RESET_ALIASES = {
+    "smallest": "earliest",
+    "beginning": "earliest",
+    "largest": "latest",
+    "end": "latest",
+    "error": "none",
+}
+_RESETS = ("earliest", "latest", "none")
+
+
+class AiokafkaError(DataAnalysisError):
+    """aiokafka reported an error the caller must see (a fetch error such as an authorization
+    failure or an out-of-range offset with ``auto_offset_reset='none'``, a failed metadata or
+    offset request). The client's exception is chained."""
+
+
+def source_or_empty(settings: KafkaConfigSource | None) -> KafkaConfigSource:
+    return settings if settings is not None else KafkaSections()
+
+
+def reset_policy(value: str) -> str:
+    """``auto_offset_reset`` in aiokafka's words (``earliest``, ``latest`` or ``none``)."""
+    text = str(value).strip().lower()
+    text = _RESET_ALIASES.get(text, text)
+    if text not in _RESETS:
+        raise ConfigError(f"auto_offset_reset {value!r}: expected 'earliest', 'latest' or 'none'")
+    return text
+
+
+def log_notes(client: ClientConfig, what: str) -> None:
+    for note in client.notes:
+        log.warning("%s: %s", what, note)
+
+
+def build_ssl_context(options: Mapping[str, Any]) -> ssl.SSLContext:
+    """The SSL context for ``ClientConfig.ssl`` (``cafile``, ``certfile``, ``keyfile``,
+    ``password``, ``crlfile``, ``check_hostname``, ``ciphers``)."""
+    from aiokafka.helpers import create_ssl_context
+
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=options.get("cafile"),
+        certfile=options.get("certfile"),
+        keyfile=options.get("keyfile"),
+        password=options.get("password"),
+    )
+    crlfile = options.get("crlfile")
+    if crlfile:
+        context.load_verify_locations(crlfile)
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    if "check_hostname" in options:
+        context.check_hostname = bool(options["check_hostname"])
+    ciphers = options.get("ciphers")
+    if ciphers:
+        context.set_ciphers(str(ciphers))
+    return context
+
+
+def client_kwargs(
+    client: ClientConfig,
+    what: str,
+    *,
+    bootstrap_servers: str | Sequence[str] | None,
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The constructor keyword arguments: the translated ones, ``bootstrap_servers`` and
+    ``extra`` over them, and an ``ssl_context`` when ``ssl_*`` settings were given."""
+    kwargs: dict[str, Any] = dict(client.config)
+    if bootstrap_servers is not None:
+        kwargs["bootstrap_servers"] = servers_list(bootstrap_servers)
+    kwargs.update(extra or {})
+    if not kwargs.get("bootstrap_servers"):
+        raise ConfigError(
+            f"{what}: no bootstrap servers (set KAFKA_CONFIG bootstrap_servers or pass "
+            "bootstrap_servers=...)"
+        )
+    if client.ssl and kwargs.get("ssl_context") is None:
+        try:
+            kwargs["ssl_context"] = build_ssl_context(client.ssl)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise ConfigError(
+                f"{what}: cannot build the SSL context from ssl_* settings: {exc}"
+            ) from exc
+    return kwargs
+
+
+def describe_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    shown = {
+        k: (f"<{type(v).__name__}>" if callable(v) or k == "ssl_context" else v)
+        for k, v in kwargs.items()
+    }
+    return redact(shown)

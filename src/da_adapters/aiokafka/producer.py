@@ -1,0 +1,129 @@
+"""``AiokafkaProducer``: the ``AsyncProducer`` port on ``aiokafka.AIOKafkaProducer``.
+
+``send`` queues the record and awaits the broker's answer (``send_and_wait`` semantics); a
+``KafkaError`` (refused by the broker, timed out, too large) becomes a report with the error,
+never an exception. A topic name Kafka cannot accept is reported at once: aiokafka would wait
+``request_timeout_ms`` for its metadata (40 s by default) before failing, where librdkafka
+answers ``TOPIC_EXCEPTION`` immediately. The client is built in ``start()`` (aiokafka binds
+to the running loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from da_adapters.aiokafka._support import (
+    client_kwargs,
+    describe_kwargs,
+    log_notes,
+    source_or_empty,
+)
+from da_adapters.aiokafka.translate import error_report, metadata_to_report
+from da_adapters.kafka_config import KafkaConfigSource, to_aiokafka_producer
+from da_core.errors import ConfigError, DeliveryError
+from da_core.types import DeliveryReport, OutboundRecord
+
+log = logging.getLogger("da_adapters.aiokafka")
+
+_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def topic_name_problem(topic: str) -> str | None:
+    """Why Kafka would refuse this topic name, or None when it is legal."""
+    if topic in (".", "..") or not _LEGAL_TOPIC.fullmatch(topic):
+        return (
+            f"topic name {topic!r} is not legal in Kafka (1 to 249 of a-z A-Z 0-9 . _ -, "
+            "not '.' or '..')"
+        )
+    return None
+
+
+class AiokafkaProducer:
+    """The ``AsyncProducer`` port on aiokafka. See the module docstring.
+
+    ``settings`` (shaped like ``da_app.settings.KafkaSettings``) is translated by
+    ``to_aiokafka_producer``; ``bootstrap_servers`` and ``extra`` (constructor arguments)
+    override it. ``acks`` defaults to ``'all'``."""
+
+    def __init__(
+        self,
+        settings: KafkaConfigSource | None = None,
+        *,
+        bootstrap_servers: str | Sequence[str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        translated = to_aiokafka_producer(source_or_empty(settings))
+        log_notes(translated, "producer")
+        kwargs = client_kwargs(
+            translated, "producer", bootstrap_servers=bootstrap_servers, extra=extra
+        )
+        kwargs.setdefault("acks", "all")
+        self._kwargs = kwargs
+        self._producer: Any = None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Connect (bootstrap metadata). Starting twice is harmless."""
+        if self._closed:
+            raise RuntimeError("producer is closed")
+        if self._producer is not None:
+            return
+        log.debug("producer: aiokafka arguments %s", describe_kwargs(self._kwargs))
+        try:
+            producer = AIOKafkaProducer(**self._kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"producer: aiokafka does not accept these settings: {exc}") from exc
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._producer = producer
+
+    async def send(self, record: OutboundRecord) -> DeliveryReport:
+        if self._closed:
+            raise DeliveryError("producer is closed")
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("AiokafkaProducer.start() must be awaited before send")
+        problem = topic_name_problem(record.topic)
+        if problem is not None:
+            return DeliveryReport(record=record, error=f"InvalidTopicError: {problem}")
+        try:
+            future = await producer.send(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                partition=record.partition,
+                headers=list(record.headers) or None,
+            )
+            metadata = await future
+        except KafkaError as exc:
+            return error_report(record, exc)
+        return metadata_to_report(record, metadata)
+
+    async def flush(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) until every batch sent so far has its answer."""
+        if self._producer is None or self._closed:
+            return
+        try:
+            await asyncio.wait_for(self._producer.flush(), max(timeout, 0.0))
+        except asyncio.TimeoutError:
+            log.warning("producer: flush did not finish within %ss", timeout)
+
+    async def close(self) -> None:
+        """Deliver what is in flight, then disconnect. Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._producer is not None:
+            await self._producer.stop()

@@ -1,0 +1,118 @@
+"""Translating aiokafka's wire types to the core's types and back, at the boundary.
+
+Pure functions over aiokafka's value classes (``ConsumerRecord``, ``TopicPartition``,
+``RecordMetadata``); nothing here talks to a broker, so they are unit tested on real objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from aiokafka.structs import TopicPartition as AioTopicPartition
+
+from da_core.types import DeliveryReport, OutboundRecord, Record, TopicPartition
+
+
+def record_timestamp(millis: int | None) -> float:
+    """A record's millisecond timestamp as float seconds; 0.0 when it has none (-1/None)."""
+    if millis is None or millis < 0:
+        return 0.0
+    return millis / 1000.0
+
+
+def record_headers(headers: Iterable[tuple[str, Any]] | None) -> tuple[tuple[str, bytes], ...]:
+    """A record's header pairs as a tuple of ``(name, bytes)``; a null value becomes ``b""``."""
+    if not headers:
+        return ()
+    out: list[tuple[str, bytes]] = []
+    for name, value in headers:
+        if value is None:
+            data = b""
+        elif isinstance(value, str):
+            data = value.encode("utf-8")
+        else:
+            data = bytes(value)
+        out.append((str(name), data))
+    return tuple(out)
+
+
+def _as_bytes(data: Any) -> bytes | None:
+    if data is None or isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return bytes(data)
+
+
+def consumer_record_to_record(record: Any) -> Record:
+    """An ``aiokafka.structs.ConsumerRecord`` (without deserializers: bytes key and value) as a
+    ``Record``."""
+    return Record(
+        topic=str(record.topic),
+        partition=int(record.partition),
+        offset=int(record.offset),
+        value=_as_bytes(record.value),
+        key=_as_bytes(record.key),
+        timestamp=record_timestamp(record.timestamp),
+        headers=record_headers(record.headers),
+    )
+
+
+def batches_to_records(batches: Mapping[Any, Sequence[Any]]) -> list[Record]:
+    """``getmany``'s ``{TopicPartition: [ConsumerRecord, ...]}`` as one list of records (each
+    partition's records stay in offset order)."""
+    return [consumer_record_to_record(r) for records in batches.values() for r in records]
+
+
+def to_aio(tp: TopicPartition) -> Any:
+    return AioTopicPartition(tp.topic, tp.partition)
+
+
+def to_aio_partitions(partitions: Iterable[TopicPartition]) -> list[Any]:
+    return [AioTopicPartition(tp.topic, tp.partition) for tp in partitions]
+
+
+def to_aio_offsets(offsets: Mapping[TopicPartition, int]) -> dict[Any, int]:
+    """Next-to-read offsets as aiokafka's ``{TopicPartition: offset}`` (for ``commit``)."""
+    out: dict[Any, int] = {}
+    for tp, offset in offsets.items():
+        if int(offset) < 0:
+            raise ValueError(f"cannot commit a negative offset for {tp}: {offset}")
+        out[AioTopicPartition(tp.topic, tp.partition)] = int(offset)
+    return out
+
+
+def from_aio(tp: Any) -> TopicPartition:
+    return TopicPartition(str(tp.topic), int(tp.partition))
+
+
+def from_aio_partitions(partitions: Iterable[Any]) -> list[TopicPartition]:
+    """Ours for aiokafka's, sorted by topic and partition."""
+    return sorted_partitions(from_aio(tp) for tp in partitions)
+
+
+def sorted_partitions(partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
+    return sorted(partitions, key=lambda tp: (tp.topic, tp.partition))
+
+
+def describe_partitions(partitions: Iterable[TopicPartition]) -> str:
+    return ", ".join(str(tp) for tp in sorted_partitions(partitions)) or "none"
+
+
+def metadata_to_report(record: OutboundRecord, metadata: Any) -> DeliveryReport:
+    """A successful send's ``RecordMetadata`` as a ``DeliveryReport``."""
+    return DeliveryReport(
+        record=record,
+        error=None,
+        partition=int(metadata.partition),
+        offset=int(metadata.offset),
+    )
+
+
+def error_report(record: OutboundRecord, error: BaseException) -> DeliveryReport:
+    """A failed send as a ``DeliveryReport`` carrying ``ErrorName: message``."""
+    text = str(error)
+    return DeliveryReport(
+        record=record, error=f"{type(error).__name__}: {text}" if text else type(error).__name__
+    )
