@@ -1,0 +1,10 @@
+"""Callbacks the end-to-end tests load by import path (``da-app run --callback``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def echo_window(station_id: str, module_input: dict[str, Any]) -> dict[str, Any]:
+    """Returns every value of the REALTIME window, so tests can check each input is reflected."""
+    return {"window": [v for v in module_input["outputPowerPerStationAvg_window"] if v]}
