@@ -29,8 +29,9 @@ from da_app.runner import (
     skip_replayed,
 )
 from da_core.engine import DeadLetter, Engine, StationRun, Upload
+from da_core.fair_intake import FairIntake
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
-from da_core.types import TopicPartition
+from da_core.types import Record, TopicPartition
 
 log = logging.getLogger("da_app.async_runner")
 
@@ -80,6 +81,7 @@ class AsyncRunner:
         max_poll_records: int = 500,
         drain_timeout: float = 10.0,
         global_consumer: AsyncConsumer | None = None,
+        multi_consumer_mode: bool = False,
     ) -> None:
         self.engine = engine
         self.consumer = consumer
@@ -93,6 +95,8 @@ class AsyncRunner:
         self.max_poll_records = max_poll_records
         self.drain_timeout = drain_timeout
         self.global_consumer = global_consumer
+        self.intake = FairIntake(max_poll_records) if multi_consumer_mode else None
+        self._paused: set[TopicPartition] = set()
         self.stats = RunnerStats()
         self._executor = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="da-aworker"
@@ -232,10 +236,14 @@ class AsyncRunner:
         if self._resubscribe:
             await self._apply_resubscribe()
         activity = self._drain_completions()
+        backlog = bool(self.intake is not None and len(self.intake))
         busy = activity or eng.runnable or self._in_flight or eng.pending_uploads
-        timeout = 0.0 if activity or eng.runnable else (0.005 if busy else self.poll_timeout)
+        timeout = (
+            0.0 if activity or eng.runnable or backlog else (0.005 if busy else self.poll_timeout)
+        )
+        self._apply_backpressure()
         try:
-            records = await self.consumer.poll(timeout, self.max_poll_records)
+            records = await self.consumer.poll(timeout, self._poll_size())
             self.stats.consumer_alive = True
             self.stats.last_poll_error = None
         except Exception as exc:
@@ -251,6 +259,8 @@ class AsyncRunner:
         now = self.clock.time()
         if records and self._skip_below:
             records = skip_replayed(records, self._skip_below)
+        if self.intake is not None:
+            records = self._fair(records)
         if records:
             self.stats.records_polled += len(records)
             eng.ingest(records, now)
@@ -415,7 +425,40 @@ class AsyncRunner:
             await asyncio.sleep(0.002)
         return False
 
+    def _poll_size(self) -> int:
+        """In multi_consumer_mode ``max_poll_records`` is a per-topic quota."""
+        if self.intake is None:
+            return self.max_poll_records
+        return self.max_poll_records * max(1, len(self.engine.topics))
+
+    def _fair(self, records: list[Record]) -> list[Record]:
+        intake = self.intake
+        assert intake is not None
+        intake.put(records)
+        taken = intake.take()
+        if taken or records:
+            log.debug("多消费者拉取统计 %s (multi-consumer fetch statistics)", intake.stats_line())
+        return taken
+
+    def _apply_backpressure(self) -> None:
+        """multi_consumer_mode: pause topics whose intake buffer is over high water."""
+        if self.intake is None:
+            return
+        assigned = self.consumer.assignment()
+        hot = self.intake.over_high_water()
+        desired = {tp for tp in assigned if tp.topic in hot}
+        pause = desired - self._paused
+        resume = (self._paused - desired) & assigned
+        if pause:
+            self.consumer.pause(sorted(pause, key=lambda tp: (tp.topic, tp.partition)))
+        if resume:
+            self.consumer.resume(sorted(resume, key=lambda tp: (tp.topic, tp.partition)))
+        self._paused = desired
+
     async def _on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        if self.intake is not None:
+            self.intake.drop_partitions(partitions)  # the consumer delivers them again
+        self._paused -= set(partitions)
         log.info("partitions revoked: %s; draining", ", ".join(map(str, partitions)))
         await self.drain(time.monotonic() + self.drain_timeout)
         final = self.engine.partitions_revoked(partitions)

@@ -22,6 +22,7 @@ from da_app.callbacks import LoopThread, call_sync, is_async_callable
 from da_app.stats import PROCESSING_BUCKETS, RATIO_BUCKETS, Histogram, RateSampler
 from da_core.engine import DeadLetter, Engine, StationRun, Upload
 from da_core.errors import CommitError, DeliveryError
+from da_core.fair_intake import FairIntake
 from da_core.ports import Clock, Consumer, Producer
 from da_core.types import DeliveryReport, Record, TopicPartition
 
@@ -132,6 +133,7 @@ class SyncRunner:
         drain_timeout: float = 10.0,
         global_consumer: Consumer | None = None,
         max_pending_uploads: int = 1000,
+        multi_consumer_mode: bool = False,
     ) -> None:
         self.engine = engine
         self.consumer = consumer
@@ -146,6 +148,7 @@ class SyncRunner:
         self.drain_timeout = drain_timeout
         self.global_consumer = global_consumer
         self.max_pending_uploads = max_pending_uploads
+        self.intake = FairIntake(max_poll_records) if multi_consumer_mode else None
         self.stats = RunnerStats()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="da-worker")
         needs_loop = any(
@@ -289,11 +292,14 @@ class SyncRunner:
         eng = self.engine
         activity = self._drain_completions()
         now = self.clock.time()
+        backlog = bool(self.intake is not None and len(self.intake))
         busy = activity or eng.runnable or self._in_flight or eng.pending_uploads
-        timeout = 0.0 if activity or eng.runnable else (0.005 if busy else self.poll_timeout)
+        timeout = (
+            0.0 if activity or eng.runnable or backlog else (0.005 if busy else self.poll_timeout)
+        )
         self._apply_backpressure()
         try:
-            records = self.consumer.poll(timeout, self.max_poll_records)
+            records = self.consumer.poll(timeout, self._poll_size())
             self.stats.consumer_alive = True
             self.stats.last_poll_error = None
         except Exception as exc:  # the broker can be unreachable; keep running, back off
@@ -306,6 +312,8 @@ class SyncRunner:
         now = self.clock.time()
         if records and self._skip_below:
             records = skip_replayed(records, self._skip_below)
+        if self.intake is not None:
+            records = self._fair(records)
         if records:
             self.stats.records_polled += len(records)
             eng.ingest(records, now)
@@ -346,17 +354,42 @@ class SyncRunner:
         self._maybe_commit(now)
         return activity
 
+    def _poll_size(self) -> int:
+        """In multi_consumer_mode ``max_poll_records`` is a per-topic quota."""
+        if self.intake is None:
+            return self.max_poll_records
+        return self.max_poll_records * max(1, len(self.engine.topics))
+
+    def _fair(self, records: list[Record]) -> list[Record]:
+        """multi_consumer_mode: admit at most the quota per topic this cycle."""
+        intake = self.intake
+        assert intake is not None
+        intake.put(records)
+        taken = intake.take()
+        if taken or records:
+            log.debug("多消费者拉取统计 %s (multi-consumer fetch statistics)", intake.stats_line())
+        return taken
+
     def _apply_backpressure(self) -> None:
-        """Pause every assigned partition while too many uploads are pending; resume after."""
-        over = self.engine.pending_uploads >= self.max_pending_uploads
-        if over and not self._paused:
-            self._paused = set(self.consumer.assignment())
-            if self._paused:
+        """Pause what must wait: every partition while too many uploads are pending, and in
+        multi_consumer_mode the partitions of topics whose intake buffer is over high water."""
+        assigned = self.consumer.assignment()
+        desired: set[TopicPartition] = set()
+        if self.engine.pending_uploads >= self.max_pending_uploads:
+            desired = set(assigned)
+            if not self._paused:
                 log.warning("pausing consumption: %d uploads pending", self.engine.pending_uploads)
-                self.consumer.pause(list(self._paused))
-        elif not over and self._paused:
-            self.consumer.resume(list(self._paused))
-            self._paused = set()
+        elif self.intake is not None:
+            hot = self.intake.over_high_water()
+            if hot:
+                desired = {tp for tp in assigned if tp.topic in hot}
+        pause = desired - self._paused
+        resume = (self._paused - desired) & assigned
+        if pause:
+            self.consumer.pause(sorted(pause, key=lambda tp: (tp.topic, tp.partition)))
+        if resume:
+            self.consumer.resume(sorted(resume, key=lambda tp: (tp.topic, tp.partition)))
+        self._paused = desired
 
     # ------------------------------------------------------------------ runs
 
@@ -499,6 +532,7 @@ class SyncRunner:
             and not self._in_flight
             and not self._upload_parts
             and self._done.empty()
+            and not (self.intake is not None and len(self.intake))
         )
 
     def drain(self, deadline: float) -> bool:
@@ -516,6 +550,9 @@ class SyncRunner:
         return False
 
     def _on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        if self.intake is not None:
+            self.intake.drop_partitions(partitions)  # the consumer delivers them again
+        self._paused -= set(partitions)
         if self._keep_state_on_rebalance:
             self._held_revoked.update(partitions)
             log.info(

@@ -69,6 +69,7 @@ class _ServiceBase:
         auto_offset_reset: str | None = None,
         poll_timeout: float | None = None,
         drain_timeout: float = 10.0,
+        multi_consumer_mode: bool | None = None,
         health_port: int | None = None,
         metrics_port: int | None = None,
     ) -> None:
@@ -116,6 +117,11 @@ class _ServiceBase:
         self.max_concurrency = max_concurrency or svc.max_concurrency
         self.poll_timeout = poll_timeout if poll_timeout is not None else svc.poll_timeout_seconds
         self.max_poll_records = int(consumer_cfg.get("max_poll_records") or svc.max_poll_records)
+        self.multi_consumer_mode = (
+            multi_consumer_mode
+            if multi_consumer_mode is not None
+            else self.settings.multi_consumer(self.module_name)
+        )
         self.drain_timeout = drain_timeout
         self.engine = Engine(self.catalog, self.module_name, self.container.codec())
         for w in self.settings.kafka.warnings:
@@ -451,6 +457,7 @@ class DataAnalysisService(_ServiceBase):
             max_poll_records=self.max_poll_records,
             drain_timeout=self.drain_timeout,
             global_consumer=c.consumer() if self.engine.global_topics else None,
+            multi_consumer_mode=self.multi_consumer_mode,
         )
         return self.runner
 
@@ -613,6 +620,7 @@ class AsyncDataAnalysisService(_ServiceBase):
             max_poll_records=self.max_poll_records,
             drain_timeout=self.drain_timeout,
             global_consumer=c.async_consumer() if self.engine.global_topics else None,
+            multi_consumer_mode=self.multi_consumer_mode,
         )
         return self.runner
 
