@@ -382,10 +382,13 @@ class _ConsumerView:
         self._service = service
 
     def get_lag_info(self) -> dict[str, list[dict[str, Any]]]:
+        """Committed offset, position, high watermark and lag per partition, by topic. Read
+        between two loop iterations: a client's consumer is not thread-safe."""
         r = self._service.runner
         if r is None:
             return {}
-        return lag_by_topic(r.consumer.lag_info())
+        with r._lock:
+            return lag_by_topic(r.consumer.lag_info())
 
 
 def describe_changes(old: Catalog, new: Catalog, module: str) -> list[str]:

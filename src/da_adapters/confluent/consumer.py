@@ -125,6 +125,7 @@ class ConfluentConsumer:
         log.debug("%s: librdkafka configuration %s", what, describe_config(config))
         self._consumer = new_client(ck.Consumer, config, what)
         self._manual: ck.Consumer | None = None
+        self._meta: ck.Consumer | None = None
         self._manual_tps: set[TopicPartition] = set()
         self._listener: RebalanceListener | None = None
         self._subscribed = False
@@ -214,6 +215,18 @@ class ConfluentConsumer:
                 starts.append(ck.TopicPartition(tp.topic, tp.partition, high))
         manual.incremental_assign(starts)
         self._manual_tps.update(new)
+
+    def _meta_consumer(self) -> ck.Consumer:
+        """A handle of the same group that never subscribes nor fetches, for committed offsets
+        and watermarks: on the fetching handle those requests queue behind the broker's fetch
+        long-poll (``fetch.wait.max.ms``) and block for seconds while the loop consumes."""
+        if self._meta is None:
+            config = dict(self._config)
+            config["logger"] = LibrdkafkaLogBridge(None)
+            for key in ("group.instance.id", "partition.assignment.strategy"):
+                config.pop(key, None)
+            self._meta = new_client(ck.Consumer, config, f"offsets reader of {self.group_id}")
+        return self._meta
 
     def _manual_consumer(self) -> ck.Consumer:
         if self._manual is None:
@@ -329,7 +342,9 @@ class ConfluentConsumer:
         if not partitions:
             return {}
         try:
-            result = self._consumer.committed(to_ck_partitions(partitions), timeout=self._timeout)
+            result = self._meta_consumer().committed(
+                to_ck_partitions(partitions), timeout=self._timeout
+            )
         except ck.KafkaException as exc:
             raise ConfluentError(
                 f"group {self.group_id}: committed offsets of "
@@ -388,7 +403,7 @@ class ConfluentConsumer:
         lags: list[PartitionLag] = []
         for tp in owned:
             try:
-                _low, high = self._watermarks(self._consumer, tp)
+                _low, high = self._watermarks(self._meta_consumer(), tp)
             except ConfluentError as exc:
                 log.warning("group %s: %s", self.group_id, exc)
                 high_watermark: int | None = None
@@ -431,8 +446,9 @@ class ConfluentConsumer:
             self._paused.clear()
             self._listener = None  # callbacks served while closing tell nobody again
             try:
-                if self._manual is not None:
-                    self._manual.close()
+                for extra in (self._manual, self._meta):
+                    if extra is not None:
+                        extra.close()
             finally:
                 self._consumer.close()
             log.info("consumer of group %s closed", self.group_id)
