@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from da_app.callbacks import call_async
+from da_app.flow import FlowControl
 from da_app.runner import (
     GLOBAL_REFRESH_SECONDS,
     BatchUploadHandler,
@@ -29,9 +30,8 @@ from da_app.runner import (
     skip_replayed,
 )
 from da_core.engine import DeadLetter, Engine, StationRun, Upload
-from da_core.fair_intake import FairIntake
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
-from da_core.types import Record, TopicPartition
+from da_core.types import TopicPartition
 
 log = logging.getLogger("da_app.async_runner")
 
@@ -95,8 +95,7 @@ class AsyncRunner:
         self.max_poll_records = max_poll_records
         self.drain_timeout = drain_timeout
         self.global_consumer = global_consumer
-        self.intake = FairIntake(max_poll_records) if multi_consumer_mode else None
-        self._paused: set[TopicPartition] = set()
+        self.flow = FlowControl(max_poll_records, multi_consumer_mode)
         self.stats = RunnerStats()
         self._executor = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="da-aworker"
@@ -236,14 +235,14 @@ class AsyncRunner:
         if self._resubscribe:
             await self._apply_resubscribe()
         activity = self._drain_completions()
-        backlog = bool(self.intake is not None and len(self.intake))
+        backlog = bool(self.flow.backlog)
         busy = activity or eng.runnable or self._in_flight or eng.pending_uploads
         timeout = (
             0.0 if activity or eng.runnable or backlog else (0.005 if busy else self.poll_timeout)
         )
         self._apply_backpressure()
         try:
-            records = await self.consumer.poll(timeout, self._poll_size())
+            records = await self.consumer.poll(timeout, self.flow.poll_size(len(eng.topics)))
             self.stats.consumer_alive = True
             self.stats.last_poll_error = None
         except Exception as exc:
@@ -259,8 +258,7 @@ class AsyncRunner:
         now = self.clock.time()
         if records and self._skip_below:
             records = skip_replayed(records, self._skip_below)
-        if self.intake is not None:
-            records = self._fair(records)
+        records = self.flow.admit(records)
         if records:
             self.stats.records_polled += len(records)
             eng.ingest(records, now)
@@ -425,40 +423,16 @@ class AsyncRunner:
             await asyncio.sleep(0.002)
         return False
 
-    def _poll_size(self) -> int:
-        """In multi_consumer_mode ``max_poll_records`` is a per-topic quota."""
-        if self.intake is None:
-            return self.max_poll_records
-        return self.max_poll_records * max(1, len(self.engine.topics))
-
-    def _fair(self, records: list[Record]) -> list[Record]:
-        intake = self.intake
-        assert intake is not None
-        intake.put(records)
-        taken = intake.take()
-        if taken or records:
-            log.debug("多消费者拉取统计 %s (multi-consumer fetch statistics)", intake.stats_line())
-        return taken
-
     def _apply_backpressure(self) -> None:
         """multi_consumer_mode: pause topics whose intake buffer is over high water."""
-        if self.intake is None:
-            return
-        assigned = self.consumer.assignment()
-        hot = self.intake.over_high_water()
-        desired = {tp for tp in assigned if tp.topic in hot}
-        pause = desired - self._paused
-        resume = (self._paused - desired) & assigned
+        pause, resume = self.flow.plan(self.consumer.assignment())
         if pause:
-            self.consumer.pause(sorted(pause, key=lambda tp: (tp.topic, tp.partition)))
+            self.consumer.pause(pause)
         if resume:
-            self.consumer.resume(sorted(resume, key=lambda tp: (tp.topic, tp.partition)))
-        self._paused = desired
+            self.consumer.resume(resume)
 
     async def _on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
-        if self.intake is not None:
-            self.intake.drop_partitions(partitions)  # the consumer delivers them again
-        self._paused -= set(partitions)
+        self.flow.revoked(partitions)  # the consumer delivers them again
         log.info("partitions revoked: %s; draining", ", ".join(map(str, partitions)))
         await self.drain(time.monotonic() + self.drain_timeout)
         final = self.engine.partitions_revoked(partitions)

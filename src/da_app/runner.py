@@ -19,10 +19,10 @@ from typing import Any
 import attrs
 
 from da_app.callbacks import LoopThread, call_sync, is_async_callable
+from da_app.flow import FlowControl
 from da_app.stats import PROCESSING_BUCKETS, RATIO_BUCKETS, Histogram, RateSampler
 from da_core.engine import DeadLetter, Engine, StationRun, Upload
 from da_core.errors import CommitError, DeliveryError
-from da_core.fair_intake import FairIntake
 from da_core.ports import Clock, Consumer, Producer
 from da_core.types import DeliveryReport, Record, TopicPartition
 
@@ -148,7 +148,7 @@ class SyncRunner:
         self.drain_timeout = drain_timeout
         self.global_consumer = global_consumer
         self.max_pending_uploads = max_pending_uploads
-        self.intake = FairIntake(max_poll_records) if multi_consumer_mode else None
+        self.flow = FlowControl(max_poll_records, multi_consumer_mode)
         self.stats = RunnerStats()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="da-worker")
         needs_loop = any(
@@ -166,7 +166,6 @@ class SyncRunner:
         self._subscribed = False
         self._global_assigned: set[TopicPartition] = set()
         self._next_global_refresh = 0.0
-        self._paused: set[TopicPartition] = set()
         self._lock = threading.RLock()
         self._running = False
         self._keep_state_on_rebalance = False
@@ -292,14 +291,14 @@ class SyncRunner:
         eng = self.engine
         activity = self._drain_completions()
         now = self.clock.time()
-        backlog = bool(self.intake is not None and len(self.intake))
+        backlog = bool(self.flow.backlog)
         busy = activity or eng.runnable or self._in_flight or eng.pending_uploads
         timeout = (
             0.0 if activity or eng.runnable or backlog else (0.005 if busy else self.poll_timeout)
         )
         self._apply_backpressure()
         try:
-            records = self.consumer.poll(timeout, self._poll_size())
+            records = self.consumer.poll(timeout, self.flow.poll_size(len(eng.topics)))
             self.stats.consumer_alive = True
             self.stats.last_poll_error = None
         except Exception as exc:  # the broker can be unreachable; keep running, back off
@@ -312,8 +311,7 @@ class SyncRunner:
         now = self.clock.time()
         if records and self._skip_below:
             records = skip_replayed(records, self._skip_below)
-        if self.intake is not None:
-            records = self._fair(records)
+        records = self.flow.admit(records)
         if records:
             self.stats.records_polled += len(records)
             eng.ingest(records, now)
@@ -354,42 +352,17 @@ class SyncRunner:
         self._maybe_commit(now)
         return activity
 
-    def _poll_size(self) -> int:
-        """In multi_consumer_mode ``max_poll_records`` is a per-topic quota."""
-        if self.intake is None:
-            return self.max_poll_records
-        return self.max_poll_records * max(1, len(self.engine.topics))
-
-    def _fair(self, records: list[Record]) -> list[Record]:
-        """multi_consumer_mode: admit at most the quota per topic this cycle."""
-        intake = self.intake
-        assert intake is not None
-        intake.put(records)
-        taken = intake.take()
-        if taken or records:
-            log.debug("多消费者拉取统计 %s (multi-consumer fetch statistics)", intake.stats_line())
-        return taken
-
     def _apply_backpressure(self) -> None:
         """Pause what must wait: every partition while too many uploads are pending, and in
         multi_consumer_mode the partitions of topics whose intake buffer is over high water."""
-        assigned = self.consumer.assignment()
-        desired: set[TopicPartition] = set()
-        if self.engine.pending_uploads >= self.max_pending_uploads:
-            desired = set(assigned)
-            if not self._paused:
-                log.warning("pausing consumption: %d uploads pending", self.engine.pending_uploads)
-        elif self.intake is not None:
-            hot = self.intake.over_high_water()
-            if hot:
-                desired = {tp for tp in assigned if tp.topic in hot}
-        pause = desired - self._paused
-        resume = (self._paused - desired) & assigned
+        over = self.engine.pending_uploads >= self.max_pending_uploads
+        if over and not self.flow.paused:
+            log.warning("pausing consumption: %d uploads pending", self.engine.pending_uploads)
+        pause, resume = self.flow.plan(self.consumer.assignment(), pause_all=over)
         if pause:
-            self.consumer.pause(sorted(pause, key=lambda tp: (tp.topic, tp.partition)))
+            self.consumer.pause(pause)
         if resume:
-            self.consumer.resume(sorted(resume, key=lambda tp: (tp.topic, tp.partition)))
-        self._paused = desired
+            self.consumer.resume(resume)
 
     # ------------------------------------------------------------------ runs
 
@@ -532,7 +505,7 @@ class SyncRunner:
             and not self._in_flight
             and not self._upload_parts
             and self._done.empty()
-            and not (self.intake is not None and len(self.intake))
+            and not self.flow.backlog
         )
 
     def drain(self, deadline: float) -> bool:
@@ -550,9 +523,7 @@ class SyncRunner:
         return False
 
     def _on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
-        if self.intake is not None:
-            self.intake.drop_partitions(partitions)  # the consumer delivers them again
-        self._paused -= set(partitions)
+        self.flow.revoked(partitions)  # the consumer delivers them again
         if self._keep_state_on_rebalance:
             self._held_revoked.update(partitions)
             log.info(

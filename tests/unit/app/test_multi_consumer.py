@@ -68,6 +68,6 @@ def test_multi_consumer_mode_logs_per_topic_fetch_statistics(
 
 def test_multi_consumer_mode_is_on_by_default_for_three_or_more_topics() -> None:
     h = Harness("load_prediction", lambda s, i: None)  # PARAM, REALTIME, CALENDAR
-    assert h.runner.intake is not None
+    assert h.runner.flow.intake is not None
     h2 = Harness("pv_prediction", lambda s, i: None)  # two topics
-    assert h2.runner.intake is None
+    assert h2.runner.flow.intake is None
