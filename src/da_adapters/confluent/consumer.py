@@ -274,8 +274,17 @@ class ConfluentConsumer:
                 return records
 
     def _consume(self, consumer: ck.Consumer, max_records: int, timeout: float) -> list[Record]:
+        # consume(n, timeout) waits for n messages or the whole timeout: at a moderate rate it
+        # would sit on the first message for the full timeout. Wait for the first one only,
+        # then take what is already queued without waiting.
         try:
-            messages = consumer.consume(num_messages=max_records, timeout=timeout)
+            first = consumer.poll(timeout) if timeout > 0 else None
+            if first is None:
+                messages = consumer.consume(num_messages=max_records, timeout=0)
+            elif max_records > 1:
+                messages = [first, *consumer.consume(num_messages=max_records - 1, timeout=0)]
+            else:
+                messages = [first]
         except ck.KafkaException as exc:
             raise ConfluentError(f"group {self.group_id}: consume failed: {exc}") from exc
         self._raise_fatal()
