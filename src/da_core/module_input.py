@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from operator import methodcaller
 from typing import Any
 
 import attrs
@@ -59,6 +60,8 @@ class TopicPlan:
     """``topic.name``."""
     structure_key: str
     """``topic.structure_key`` (a property that builds the name on every call)."""
+    slot_keys: tuple[str, ...]
+    """The ``slot_list_prefix`` 1..``slot_list_size`` keys that the slot list replaces."""
 
 
 @attrs.frozen(slots=True)
@@ -95,6 +98,9 @@ class ModuleInputPlan:
                     expire=catalog.expire_of(name),
                     name=t.name,
                     structure_key=t.structure_key,
+                    slot_keys=tuple(
+                        f"{t.slot_list_prefix}{i}" for i in range(1, t.slot_list_size + 1)
+                    ),
                 )
             )
         return cls(
@@ -238,8 +244,9 @@ def _add_latest(
         return
     structure = dict(latest.raw)
     if t.slot_list_name and latest.slot_list is not None:
-        for i in range(1, t.slot_list_size + 1):
-            structure.pop(f"{t.slot_list_prefix}{i}", None)
+        pop = structure.pop
+        for key in p.slot_keys:
+            pop(key, None)
         structure[t.slot_list_name] = list(latest.slot_list)
         out[t.flat_name(t.slot_list_name)] = list(latest.slot_list)
     out[p.structure_key] = structure
@@ -339,10 +346,15 @@ def _add_snapshots(
         _add_absent(out, p)
         return
     last_second, last_items = snaps[-1]
+    # per field, C-level maps over each second's values (orders have a dozen fields)
+    per_second = [[it.values for it in items] for _s, items in snaps]
+    last_values = per_second[-1]
+    windowed = t.window_size > 1
     for f, name in p.field_names:
-        out[name] = [it.values.get(f) for it in last_items]
-        if t.window_size > 1:
-            out[name + "_window"] = [[it.values.get(f) for it in items] for _s, items in snaps]
+        get = methodcaller("get", f)
+        out[name] = list(map(get, last_values))
+        if windowed:
+            out[name + "_window"] = [list(map(get, values)) for values in per_second]
     out[p.structure_key] = {
         "second": last_second,
         "orders": [dict(it.raw) for it in last_items],

@@ -235,7 +235,8 @@ class HourlyGridWindow(Generic[ItemT]):
             return  # the slot already holds a newer item
         items[idx] = item
         self._memo = None
-        self._values[idx] = _as_dict(item.values)
+        values = item.values
+        self._values[idx] = values if type(values) is dict else dict(values)  # _as_dict
         self._guns[idx] = _gun_rows(item)
         if self._last_time is None or t > self._last_time:
             self._last_time = t
@@ -261,13 +262,27 @@ class HourlyGridWindow(Generic[ItemT]):
                 self._last_time = self._min_time = None
             return
         items = self._items
-        gone = [it for it in items[:k] if it is not None]
-        del items[:k]
-        items.extend(repeat(None, k))
-        del self._values[:k]
-        self._values.extend(repeat(_NO_VALUES, k))
-        del self._guns[:k]
-        self._guns.extend(repeat(_NO_VALUES, k))
+        if k == 1:  # the next hour: the common case (a history message adds its hours in order)
+            dropped = items[0]
+            del items[0]
+            items.append(None)
+            values = self._values
+            del values[0]
+            values.append(_NO_VALUES)
+            guns = self._guns
+            del guns[0]
+            guns.append(_NO_VALUES)
+            if dropped is None:
+                return
+            gone = [dropped]
+        else:
+            gone = [it for it in items[:k] if it is not None]
+            del items[:k]
+            items.extend(repeat(None, k))
+            del self._values[:k]
+            self._values.extend(repeat(_NO_VALUES, k))
+            del self._guns[:k]
+            self._guns.extend(repeat(_NO_VALUES, k))
         if gone:
             self._count -= len(gone)
             self._gun_cache = None
