@@ -68,15 +68,14 @@ from da_adapters.aiokafka._support import (
 )
 from da_adapters.aiokafka.translate import (
     batches_to_records,
-    describe_partitions,
     from_aio,
     from_aio_partitions,
-    sorted_partitions,
     to_aio,
     to_aio_offsets,
     to_aio_partitions,
 )
 from da_adapters.kafka_config import KafkaConfigSource, to_aiokafka_consumer
+from da_adapters.wire import describe_partitions, sorted_partitions
 from da_core.errors import CommitError, ConfigError
 from da_core.ports import RebalanceListener
 from da_core.types import PartitionLag, Record, TopicPartition

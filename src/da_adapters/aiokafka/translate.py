@@ -11,6 +11,7 @@ from typing import Any
 
 from aiokafka.structs import TopicPartition as AioTopicPartition
 
+from da_adapters.wire import as_bytes, header_pairs, sorted_partitions
 from da_core.types import DeliveryReport, OutboundRecord, Record, TopicPartition
 
 
@@ -23,26 +24,7 @@ def record_timestamp(millis: int | None) -> float:
 
 def record_headers(headers: Iterable[tuple[str, Any]] | None) -> tuple[tuple[str, bytes], ...]:
     """A record's header pairs as a tuple of ``(name, bytes)``; a null value becomes ``b""``."""
-    if not headers:
-        return ()
-    out: list[tuple[str, bytes]] = []
-    for name, value in headers:
-        if value is None:
-            data = b""
-        elif isinstance(value, str):
-            data = value.encode("utf-8")
-        else:
-            data = bytes(value)
-        out.append((str(name), data))
-    return tuple(out)
-
-
-def _as_bytes(data: Any) -> bytes | None:
-    if data is None or isinstance(data, bytes):
-        return data
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    return bytes(data)
+    return header_pairs(headers)
 
 
 def consumer_record_to_record(record: Any) -> Record:
@@ -52,8 +34,8 @@ def consumer_record_to_record(record: Any) -> Record:
         topic=str(record.topic),
         partition=int(record.partition),
         offset=int(record.offset),
-        value=_as_bytes(record.value),
-        key=_as_bytes(record.key),
+        value=as_bytes(record.value),
+        key=as_bytes(record.key),
         timestamp=record_timestamp(record.timestamp),
         headers=record_headers(record.headers),
     )
@@ -90,14 +72,6 @@ def from_aio(tp: Any) -> TopicPartition:
 def from_aio_partitions(partitions: Iterable[Any]) -> list[TopicPartition]:
     """Ours for aiokafka's, sorted by topic and partition."""
     return sorted_partitions(from_aio(tp) for tp in partitions)
-
-
-def sorted_partitions(partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
-    return sorted(partitions, key=lambda tp: (tp.topic, tp.partition))
-
-
-def describe_partitions(partitions: Iterable[TopicPartition]) -> str:
-    return ", ".join(str(tp) for tp in sorted_partitions(partitions)) or "none"
 
 
 def metadata_to_report(record: OutboundRecord, metadata: Any) -> DeliveryReport:

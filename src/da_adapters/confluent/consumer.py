@@ -53,16 +53,15 @@ from da_adapters.confluent._support import (
     source_or_empty,
 )
 from da_adapters.confluent.translate import (
-    describe_partitions,
     error_text,
     from_ck_partition,
     message_to_record,
     offset_or_none,
-    sorted_partitions,
     to_ck_offsets,
     to_ck_partitions,
 )
 from da_adapters.kafka_config import KafkaConfigSource, to_librdkafka_consumer
+from da_adapters.wire import describe_partitions, sorted_partitions
 from da_core.errors import CommitError
 from da_core.ports import RebalanceListener
 from da_core.types import PartitionLag, Record, TopicPartition

@@ -6,11 +6,12 @@ Pure functions over the client's value classes (``Message``, ``TopicPartition``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import confluent_kafka as ck
 
+from da_adapters.wire import as_bytes, header_pairs, sorted_partitions
 from da_core.types import Record, TopicPartition
 
 #: librdkafka's logical offsets: below zero, never a real next-to-read offset.
@@ -26,31 +27,12 @@ def record_timestamp(timestamp: tuple[int, int]) -> float:
 
 
 def record_headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
-    """A message's headers (a list of pairs, a dict, or None) as a tuple of ``(name, bytes)``.
-
-    A header without a value (Kafka allows null header values) becomes ``b""``; a ``str`` value
-    (only possible on hand-made messages) is UTF-8 encoded."""
+    """A message's headers (a list of pairs, a dict, or None) as a tuple of ``(name, bytes)``;
+    a null value becomes ``b""``."""
     if not headers:
         return ()
     pairs: Iterable[tuple[str, Any]] = headers.items() if isinstance(headers, Mapping) else headers
-    out: list[tuple[str, bytes]] = []
-    for name, value in pairs:
-        if value is None:
-            data = b""
-        elif isinstance(value, str):
-            data = value.encode("utf-8")
-        else:
-            data = bytes(value)
-        out.append((str(name), data))
-    return tuple(out)
-
-
-def _as_bytes(data: Any) -> bytes | None:
-    if data is None or isinstance(data, bytes):
-        return data
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    return bytes(data)
+    return header_pairs(pairs)
 
 
 def message_to_record(message: ck.Message) -> Record:
@@ -69,8 +51,8 @@ def message_to_record(message: ck.Message) -> Record:
         topic=topic,
         partition=partition,
         offset=offset,
-        value=_as_bytes(message.value()),
-        key=_as_bytes(message.key()),
+        value=as_bytes(message.value()),
+        key=as_bytes(message.key()),
         timestamp=record_timestamp(message.timestamp()),
         headers=record_headers(message.headers()),
     )
@@ -105,14 +87,6 @@ def from_ck_partitions(partitions: Iterable[ck.TopicPartition]) -> list[TopicPar
 def offset_or_none(offset: int) -> int | None:
     """A real offset, or None for librdkafka's logical ones (``OFFSET_INVALID`` and co)."""
     return offset if offset >= 0 else None
-
-
-def sorted_partitions(partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
-    return sorted(partitions, key=lambda tp: (tp.topic, tp.partition))
-
-
-def describe_partitions(partitions: Sequence[TopicPartition] | set[TopicPartition]) -> str:
-    return ", ".join(str(tp) for tp in sorted_partitions(partitions)) or "none"
 
 
 def error_text(error: ck.KafkaError) -> str:
