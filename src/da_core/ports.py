@@ -72,6 +72,13 @@ class Consumer(Protocol):
     def partitions_for(self, topic: str) -> list[int]:
         """Partition numbers of a topic (empty when the topic does not exist)."""
 
+    def create_topics(
+        self, topics: Sequence[str], partitions: int, replication_factor: int | None = None
+    ) -> None:
+        """Create the topics that do not exist yet with ``partitions`` partitions (None
+        replication factor: the broker's default); existing topics are left as they are.
+        Administrative: used for the internal topics of rekey routing."""
+
     def poll(self, timeout: float, max_records: int = 500) -> list[Record]:
         """Return up to ``max_records`` records, waiting at most ``timeout`` seconds for the first.
 
@@ -130,6 +137,10 @@ class AsyncConsumer(Protocol):
     ) -> None: ...
 
     async def partitions_for(self, topic: str) -> list[int]: ...
+
+    async def create_topics(
+        self, topics: Sequence[str], partitions: int, replication_factor: int | None = None
+    ) -> None: ...
 
     async def poll(self, timeout: float, max_records: int = 500) -> list[Record]: ...
 

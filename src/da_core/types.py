@@ -54,13 +54,15 @@ class Record:
 
 @attrs.frozen(slots=True)
 class OutboundRecord:
-    """A record to produce. ``partition`` None lets the producer's partitioner choose by key."""
+    """A record to produce. ``partition`` None lets the producer's partitioner choose by key;
+    ``timestamp`` (seconds since the epoch) None lets the producer stamp it."""
 
     topic: str
     value: bytes
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
     partition: int | None = None
+    timestamp: float | None = None
 
 
 @attrs.frozen(slots=True)

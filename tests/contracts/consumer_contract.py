@@ -9,6 +9,7 @@ end state and on which callbacks happened, not on the exact sequence of callback
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -140,6 +141,40 @@ class ConsumerContract:
         consumer = make_consumer(unique_name("group"))
 
         assert sorted(consumer.partitions_for(topic)) == [0, 1, 2]
+
+    def test_an_explicit_timestamp_is_kept(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: ConsumerFactory,
+        make_producer: ProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(1)
+        stamp = 1_700_000_000.125  # long ago: the broker must keep the producer's time
+        produce_all(make_producer(), [OutboundRecord(topic, b"x", timestamp=stamp)], wait_timeout)
+        consumer = make_consumer(unique_name("group"))
+        consumer.subscribe([topic])
+
+        [record] = poll_until(consumer, lambda rs: len(rs) >= 1, wait_timeout)
+
+        assert record.timestamp == pytest.approx(stamp, abs=0.001)
+
+    def test_create_topics_creates_missing_topics_and_leaves_existing_ones(
+        self, new_topic: TopicFactory, make_consumer: ConsumerFactory, wait_timeout: float
+    ) -> None:
+        existing = new_topic(2)
+        fresh = unique_name("created")
+        consumer = make_consumer(unique_name("group"))
+
+        consumer.create_topics([existing, fresh], 3)
+
+        deadline = time.monotonic() + wait_timeout
+        while len(consumer.partitions_for(fresh)) != 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sorted(consumer.partitions_for(fresh)) == [0, 1, 2]
+        assert sorted(consumer.partitions_for(existing)) == [0, 1]
+        consumer.create_topics([fresh], 3)  # again: nothing to do, no error
+        assert sorted(consumer.partitions_for(fresh)) == [0, 1, 2]
 
     # -- offsets --------------------------------------------------------------------------------
 
@@ -661,3 +696,37 @@ class AsyncConsumerContract:
         consumer = await make_consumer(unique_name("group"))
 
         assert sorted(await consumer.partitions_for(topic)) == [0, 1, 2]
+
+    async def test_an_explicit_timestamp_is_kept(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(1)
+        stamp = 1_700_000_000.125
+        await send_all(await make_producer(), [OutboundRecord(topic, b"x", timestamp=stamp)])
+        consumer = await make_consumer(unique_name("group"))
+        await consumer.subscribe([topic])
+
+        [record] = await apoll_until(consumer, lambda rs: len(rs) >= 1, wait_timeout)
+
+        assert record.timestamp == pytest.approx(stamp, abs=0.001)
+
+    async def test_create_topics_creates_missing_topics_and_leaves_existing_ones(
+        self, new_topic: TopicFactory, make_consumer: AsyncConsumerFactory, wait_timeout: float
+    ) -> None:
+        existing = new_topic(2)
+        fresh = unique_name("created")
+        consumer = await make_consumer(unique_name("group"))
+
+        await consumer.create_topics([existing, fresh], 3)
+
+        deadline = time.monotonic() + wait_timeout
+        while len(await consumer.partitions_for(fresh)) != 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert sorted(await consumer.partitions_for(fresh)) == [0, 1, 2]
+        assert sorted(await consumer.partitions_for(existing)) == [0, 1]
+        await consumer.create_topics([fresh], 3)
+        assert sorted(await consumer.partitions_for(fresh)) == [0, 1, 2]

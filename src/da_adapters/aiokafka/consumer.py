@@ -46,11 +46,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     ConsumerStoppedError,
     IllegalOperation,
@@ -103,6 +105,10 @@ class _RebalanceAdapter(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._owner._on_assigned(from_aio_partitions(assigned))
 
 
+_TOPIC_ALREADY_EXISTS = 36
+"""Kafka's error code for creating a topic that exists (not an error for ``create_topics``)."""
+
+
 class AiokafkaConsumer:
     """The ``AsyncConsumer`` port on aiokafka. See the module docstring.
 
@@ -137,6 +143,9 @@ class AiokafkaConsumer:
         )
         kwargs["auto_offset_reset"] = reset_policy(reset) if reset is not None else "latest"
         kwargs["enable_auto_commit"] = False
+        # Range assignment gives partition p of every co-partitioned topic to one member
+        # (station co-location, da_core.routing); aiokafka's own default is round-robin.
+        kwargs.setdefault("partition_assignment_strategy", (RangePartitionAssignor,))
         self.group_id = group_id
         self.auto_offset_reset = str(kwargs["auto_offset_reset"])
         self.max_poll_records = translated.max_poll_records
@@ -370,6 +379,43 @@ class AiokafkaConsumer:
             raise AiokafkaError(f"metadata of topic {topic!r}: {exc!r}") from exc
         found = cluster.partitions_for_topic(topic)
         return sorted(int(p) for p in found) if found else []
+
+    async def create_topics(
+        self, topics: Sequence[str], partitions: int, replication_factor: int | None = None
+    ) -> None:
+        """Create missing topics through an ``AIOKafkaAdminClient`` sharing this consumer's
+        connection settings; ``TOPIC_ALREADY_EXISTS`` is not an error. aiokafka cannot ask
+        for the broker's default replication factor: None means min(3, brokers)."""
+        self._started()
+        if not topics:
+            return
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        accepted = inspect.signature(AIOKafkaAdminClient.__init__).parameters
+        kwargs = {k: v for k, v in self._kwargs.items() if k in accepted and k != "loop"}
+        admin = AIOKafkaAdminClient(**kwargs)
+        rf = replication_factor
+        try:
+            if rf is None:
+                # aiokafka cannot ask for the broker's default (-1); use up to 3 replicas
+                cluster = await self._started()._client.fetch_all_metadata()
+                rf = max(1, min(3, len(cluster.brokers())))
+            await admin.start()
+            response = await admin.create_topics(
+                [NewTopic(t, num_partitions=partitions, replication_factor=rf) for t in topics]
+            )
+        except _CLIENT_ERRORS as exc:
+            raise AiokafkaError(f"creating topics {list(topics)}: {exc!r}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        for entry in getattr(response, "topic_errors", ()):
+            topic, code = entry[0], entry[1]
+            if code == 0:
+                log.info("created topic %s with %d partitions", topic, partitions)
+            elif code != _TOPIC_ALREADY_EXISTS:
+                message = entry[2] if len(entry) > 2 else ""
+                raise AiokafkaError(f"creating topic {topic!r}: error code {code} {message}")
 
     async def poll(self, timeout: float, max_records: int = 500) -> list[Record]:
         consumer = self._started()

@@ -105,6 +105,7 @@ class AiokafkaProducer:
                 key=record.key,
                 partition=record.partition,
                 headers=list(record.headers) or None,
+                timestamp_ms=None if record.timestamp is None else int(record.timestamp * 1000),
             )
             metadata = await future
         except KafkaError as exc:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import confluent_kafka as ck
+from confluent_kafka.admin import AdminClient
 
 from da_adapters.kafka_config import (
     ClientConfig,
@@ -148,7 +149,7 @@ def error_callback(
     return on_error
 
 
-_Client = TypeVar("_Client", ck.Consumer, ck.Producer)
+_Client = TypeVar("_Client", ck.Consumer, ck.Producer, AdminClient)
 
 
 def new_client(

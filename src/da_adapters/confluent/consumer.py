@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import confluent_kafka as ck
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from da_adapters.confluent._support import (
     ConfluentError,
@@ -73,6 +74,20 @@ MERGE_SLICE = 0.05
 
 _IGNORED = frozenset({ck.KafkaError._PARTITION_EOF})
 _OUT_OF_RANGE = frozenset({ck.KafkaError.OFFSET_OUT_OF_RANGE, ck.KafkaError._AUTO_OFFSET_RESET})
+
+
+_ADMIN_PREFIXES = (
+    "bootstrap.servers",
+    "security.protocol",
+    "sasl.",
+    "ssl.",
+    "client.id",
+    "socket.",
+    "broker.address.family",
+    "error_cb",
+    "logger",
+)
+"""librdkafka properties an ``AdminClient`` shares with the consumer it is made for."""
 
 
 class ConfluentConsumer:
@@ -236,6 +251,36 @@ class ConfluentConsumer:
                 config.pop(key, None)
             self._manual = new_client(ck.Consumer, config, f"assign-consumer of {self.group_id}")
         return self._manual
+
+    # -- administration ------------------------------------------------------------------------
+
+    def create_topics(
+        self, topics: Sequence[str], partitions: int, replication_factor: int | None = None
+    ) -> None:
+        """Create missing topics through an ``AdminClient`` sharing this consumer's connection
+        settings (bootstrap, security); ``TOPIC_ALREADY_EXISTS`` is not an error."""
+        self._check_open()
+        if not topics:
+            return
+        config = {k: v for k, v in self._config.items() if k.startswith(_ADMIN_PREFIXES)}
+        admin = new_client(AdminClient, config, f"admin of group {self.group_id}")
+        rf = -1 if replication_factor is None else replication_factor
+        futures = admin.create_topics(
+            [NewTopic(t, num_partitions=partitions, replication_factor=rf) for t in topics],
+            request_timeout=self._timeout,
+        )
+        for topic, future in futures.items():
+            try:
+                future.result(timeout=self._timeout + 5)
+            except ck.KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if (
+                    isinstance(err, ck.KafkaError)
+                    and err.code() == ck.KafkaError.TOPIC_ALREADY_EXISTS
+                ):
+                    continue
+                raise ConfluentError(f"creating topic {topic!r}: {exc}") from exc
+            log.info("created topic %s with %d partitions", topic, partitions)
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -109,6 +109,8 @@ class ConfluentProducer:
             kwargs["headers"] = list(record.headers)
         if record.partition is not None:
             kwargs["partition"] = record.partition
+        if record.timestamp is not None:
+            kwargs["timestamp"] = int(record.timestamp * 1000)
         deadline: float | None = None
         while True:
             try:

@@ -216,7 +216,7 @@ class MemoryBroker:
             key=record.key,
             headers=record.headers,
             partition=record.partition,
-            timestamp=timestamp,
+            timestamp=timestamp if timestamp is not None else record.timestamp,
         )
 
     def records(self, topic: str, partition: int | None = None) -> list[Record]:

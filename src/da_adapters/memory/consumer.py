@@ -33,6 +33,13 @@ def _check_reset(auto_offset_reset: str) -> OffsetReset:
     return cast(OffsetReset, auto_offset_reset)
 
 
+def create_missing(broker: MemoryBroker, topics: Sequence[str], partitions: int) -> None:
+    """Create the topics that do not exist (existing ones keep their partition count)."""
+    for t in topics:
+        if not broker.partitions_for(t):
+            broker.create_topic(t, partitions)
+
+
 class _ConsumerCore:
     """The non-blocking state of one consumer: membership, positions, pauses."""
 
@@ -184,6 +191,11 @@ class MemoryConsumer:
     def partitions_for(self, topic: str) -> list[int]:
         return self._core.broker.partitions_for(topic)
 
+    def create_topics(
+        self, topics: Sequence[str], partitions: int, replication_factor: int | None = None
+    ) -> None:
+        create_missing(self._core.broker, topics, partitions)
+
     def poll(self, timeout: float, max_records: int = 500) -> list[Record]:
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
@@ -262,6 +274,12 @@ class AsyncMemoryConsumer:
     async def partitions_for(self, topic: str) -> list[int]:
         self._check_started()
         return self._core.broker.partitions_for(topic)
+
+    async def create_topics(
+        self, topics: Sequence[str], partitions: int, replication_factor: int | None = None
+    ) -> None:
+        self._check_started()
+        create_missing(self._core.broker, topics, partitions)
 
     async def poll(self, timeout: float, max_records: int = 500) -> list[Record]:
         loop = self._check_started()
