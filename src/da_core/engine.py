@@ -27,10 +27,12 @@ import attrs
 
 from da_core.batch_collector import BatchCollector, CompletedBatch, RunOutcome
 from da_core.config import Catalog, ModuleConfig, TopicConfig
-from da_core.extractors import StationItem, extract
+from da_core.extractors import StationItem, compile_topic, extract
 from da_core.module_input import DependencyResult, ModuleInputPlan, assemble
 from da_core.offset_ledger import OffsetLedger
+from da_core.partitioning import partition_for_key
 from da_core.ports import JsonCodec
+from da_core.routing import SOURCE_HEADER, Routing, shares
 from da_core.station_window import SecondSnapshotWindow, Window, make_window
 from da_core.types import GLOBAL_STATION, OutboundRecord, Record, TopicPartition
 
@@ -38,6 +40,7 @@ log = logging.getLogger("da_core.engine")
 
 PREVIEW_BYTES = 200
 UPLOAD_BACKOFF_MAX = 30.0
+FORWARD_BACKOFF_MAX = 5.0
 FIELD_REPORT_AFTER = 200
 """Records of a topic after which configured fields never seen are reported once."""
 
@@ -102,6 +105,16 @@ class DeadLetter:
     record: OutboundRecord
 
 
+@attrs.frozen(slots=True)
+class Forward:
+    """One station's share of a source record, to produce to its internal station-keyed topic
+    (``station_routing: rekey``, see ``da_core.routing``)."""
+
+    fwd_id: int
+    record: OutboundRecord
+    attempt: int = 0
+
+
 @attrs.define
 class EngineStats:
     """Counters since start. Exported as metrics by the application."""
@@ -132,6 +145,10 @@ class EngineStats:
     global_values_cached: int = 0
     commits_ok: int = 0
     commit_failures: int = 0
+    records_forwarded: int = 0
+    """Source records split by station and forwarded to internal topics (rekey routing)."""
+    shares_forwarded: int = 0
+    forward_failures: int = 0
 
 
 class _Station:
@@ -172,6 +189,13 @@ class _Station:
 
 
 @attrs.define
+class _PendingForward:
+    forward: Forward
+    ref: RecordRef
+    due: float
+
+
+@attrs.define
 class _PendingUpload:
     upload: Upload
     attachments: list[list[RecordRef]]
@@ -189,8 +213,15 @@ class Engine:
         *,
         owns_station: Callable[[str], bool] | None = None,
         sweep_interval: float | None = None,
+        routing: Routing | None = None,
     ) -> None:
         self._codec = codec
+        self.routing = routing if routing is not None else Routing()
+        self.rekey_partitions: int | None = None
+        """Partition count of the internal topics (rekey routing); the runner sets it once it
+        has made sure they exist, before consuming."""
+        self._fwd: dict[int, _PendingForward] = {}
+        self._fwd_q: list[int] = []
         self._owns = owns_station
         self._stations: dict[str, _Station] = {}
         self._globals: dict[str, Window] = {}
@@ -225,6 +256,26 @@ class Engine:
             catalog.output_topic_of(d): d for d in self.module.dependencies
         }
         self._envelope = TopicConfig(name="__envelope__", extractor="envelope")
+        # What ingest looks records up by: the topic a record came from. With rekey routing,
+        # source topics map to (config, internal topic) in _routed, and the internal topics
+        # stand in for them in _by_topic / _dep_by_topic.
+        self._by_topic: dict[str, TopicConfig] = dict(self._inputs)
+        self._dep_by_topic: dict[str, str] = dict(self._dep_topics)
+        self._routed: dict[str, tuple[TopicConfig, str]] = {}
+        if self.routing.rekey:
+            for name, cfg in self._inputs.items():
+                if not cfg.is_global:
+                    internal = self.routing.internal_topic(name)
+                    self._routed[name] = (cfg, internal)
+                    del self._by_topic[name]
+                    self._by_topic[internal] = cfg
+            for out_topic, dep in self._dep_topics.items():
+                internal = self.routing.internal_topic(out_topic)
+                self._routed[out_topic] = (self._envelope, internal)
+                del self._dep_by_topic[out_topic]
+                self._dep_by_topic[internal] = dep
+        self.internal_topics: dict[str, str] = {s: i for s, (_, i) in self._routed.items()}
+        """Source topic -> its internal station-keyed topic (empty unless rekey routing)."""
         self._expire = catalog.data_expire_seconds
         self._ttls = {t: catalog.expire_of(t) for t in self.module.inputs}
         self._sweep_interval = (
@@ -246,8 +297,9 @@ class Engine:
 
     @property
     def topics(self) -> tuple[str, ...]:
-        """Every topic this module subscribes to (inputs, then dependency outputs)."""
-        return (*self.module.inputs, *self._dep_topics)
+        """Every topic this module subscribes to (inputs, then dependency outputs, then the
+        internal station-keyed topics of rekey routing)."""
+        return (*self.module.inputs, *self._dep_topics, *self.internal_topics.values())
 
     @property
     def global_topics(self) -> tuple[str, ...]:
@@ -286,7 +338,8 @@ class Engine:
         they are applied but never committed."""
         dirty: set[str] = set()
         stats = self.stats
-        inputs = self._inputs
+        inputs = self._by_topic
+        routed = self._routed
         stations = self._stations
         ledger = self.ledger
         codec = self._codec
@@ -296,7 +349,12 @@ class Engine:
             topic = inputs.get(rec.topic)
             dep = None
             if topic is None:
-                dep = self._dep_topics.get(rec.topic)
+                if routed:
+                    route = routed.get(rec.topic)
+                    if route is not None:
+                        self._forward(rec, route[0], route[1], now)
+                        continue
+                dep = self._dep_by_topic.get(rec.topic)
                 if dep is None:
                     stats.records_ignored += 1
                     if tracked:
@@ -363,6 +421,88 @@ class Engine:
                 for st in touched:
                     dirty.add(st.station_id)
         return self._mark_dirty(dirty, now)
+
+    def _forward(self, rec: Record, topic: TopicConfig, internal: str, now: float) -> None:
+        """Rekey routing: split a source record by station and queue one share per station
+        for its internal topic; the record is done when every share is acknowledged."""
+        ex = extract(topic, rec, self._codec)
+        if ex.rejection is not None:
+            self._reject(rec, ex.rejection.reason, ex.rejection.detail, True, now)
+            return
+        n = self.rekey_partitions
+        if n is None:
+            raise RuntimeError("rekey routing: rekey_partitions must be set before ingesting")
+        plan = compile_topic(topic)
+        parts = shares(
+            ex.items, rec.value or b"", plan.wrapper_key, plan.extractor == "array", self._codec
+        )
+        tp = _tp_of(rec)
+        self.ledger.track(tp, rec.offset)
+        self.stats.records_forwarded += 1
+        if not parts:
+            self.ledger.done(tp, rec.offset)
+            return
+        self.stats.shares_forwarded += len(parts)
+        ref = RecordRef(tp, rec.offset, len(parts))
+        headers = (
+            (SOURCE_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
+            *rec.headers,
+        )
+        for sid, value in parts:
+            key = sid.encode()
+            out = OutboundRecord(
+                internal, value, key, headers, partition_for_key(key, n), rec.timestamp
+            )
+            fid = self._new_id()
+            self._fwd[fid] = _PendingForward(Forward(fid, out), ref, now)
+            self._fwd_q.append(fid)
+
+    def take_forwards(self, now: float) -> list[Forward]:
+        """Shares to produce now (new ones and retries whose backoff has passed)."""
+        if not self._fwd_q:
+            return []
+        out: list[Forward] = []
+        keep: list[int] = []
+        for fid in self._fwd_q:
+            p = self._fwd.get(fid)
+            if p is None:
+                continue
+            if p.due <= now:
+                out.append(p.forward)
+            else:
+                keep.append(fid)
+        self._fwd_q = keep
+        return out
+
+    def forward_done(self, fwd_id: int, ok: bool, now: float, error: str | None = None) -> None:
+        """The broker's answer for a share: acknowledged releases it, else it is retried with
+        backoff (its source record stays uncommitted meanwhile)."""
+        p = self._fwd.get(fwd_id)
+        if p is None:
+            return
+        if ok:
+            del self._fwd[fwd_id]
+            self._release([p.ref])
+            return
+        self.stats.forward_failures += 1
+        attempt = p.forward.attempt + 1
+        delay = min(FORWARD_BACKOFF_MAX, 0.05 * (2 ** min(attempt, 10)))
+        log.error(
+            "forwarding %s to %s failed (attempt %d): %s; retrying in %.2fs",
+            p.ref.tp,
+            p.forward.record.topic,
+            attempt,
+            error,
+            delay,
+            extra={"topic": p.forward.record.topic, "da_module": self.module.name},
+        )
+        p.forward = attrs.evolve(p.forward, attempt=attempt)
+        p.due = now + delay
+        self._fwd_q.append(fwd_id)
+
+    @property
+    def pending_forwards(self) -> int:
+        return len(self._fwd)
 
     def _hold(self, rec: Record, dirty: set[str], now: float) -> None:
         """A global record is held by every station it made dirty (none: done at once)."""
