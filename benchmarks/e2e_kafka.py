@@ -3,7 +3,7 @@
     python benchmarks/e2e_kafka.py [--bootstrap HOST:PORT] [--messages N] [--repeats R]
                                    [--rate 1000] [--seconds 10] [--stations 1000]
                                    [--adapters confluent aiokafka] [--no-control] [--profile]
-                                   [--json FILE]
+                                   [--routing direct|rekey] [--json FILE]
 
 Without ``--bootstrap`` a private single-node broker is started through
 ``scripts/kafka_broker.py`` (``start_broker``, not the shared state file, so a broker started
@@ -49,6 +49,10 @@ otherwise land, as a ~1 s pause, in the next phase's measurement.
 
 The CPU used by other processes during each phase is reported (from ``/proc``): figures taken
 while the machine is busy with something else are not the pipeline's.
+
+``--routing rekey`` runs the pipeline with the re-keying stage (docs/scaling.md): each record
+is split, produced to the internal station-keyed topic, consumed again and only then applied;
+the pipeline is done when the internal topic's offsets are committed too.
 
 Both throughputs are measured from the start (group join included, as a deployment sees it)
 and "steady" (from the first record seen to the last one: join excluded). The ratio is the
@@ -111,6 +115,7 @@ from da_adapters.confluent import ConfluentConsumer  # noqa: E402
 from da_adapters.kafka_config import to_aiokafka_consumer, to_librdkafka_consumer  # noqa: E402
 from da_app.services import AsyncDataAnalysisService, DataAnalysisService  # noqa: E402
 from da_app.settings import Settings  # noqa: E402
+from da_core.routing import Routing  # noqa: E402
 
 T = TypeVar("T")
 
@@ -196,7 +201,13 @@ def service_config(bootstrap: str, group: str, topic: str, output: str) -> dict[
         "TOPIC_DETAIL": {topic: topic_spec()},
         "MODULE_OUTPUT_TOPICS": {MODULE: output},
         "modules": {MODULE: {"topics": [topic], "required_topics": [topic]}},
+        "SERVICE_CONFIG": {"station_routing": ROUTING[0]},
     }
+
+
+ROUTING = ["direct"]
+"""``--routing``: ``direct`` (one instance, records applied where read) or ``rekey`` (every
+record also goes through the internal station-keyed topic; see docs/scaling.md)."""
 
 
 def unique(prefix: str) -> str:
@@ -304,9 +315,30 @@ class CommitWatch:
         self._tps = [ck.TopicPartition(topic, p) for p in sorted(ends)]
         self._ends = dict(ends)
 
+        self._group = group
+        self._topic = topic
+        self._internal: list[ck.TopicPartition] | None = None
+
     def complete(self) -> bool:
         found = self._c.committed(self._tps, timeout=10)
-        return all(tp.offset >= self._ends[tp.partition] for tp in found)
+        if not all(tp.offset >= self._ends[tp.partition] for tp in found):
+            return False
+        if ROUTING[0] != "rekey":
+            return True
+        # rekey: every record's share must also be through the pipeline and committed
+        internal = Routing(mode="rekey", group=self._group).internal_topic(self._topic)
+        if self._internal is None:
+            meta = self._c.list_topics(internal, timeout=10).topics.get(internal)
+            if meta is None or meta.error is not None or not meta.partitions:
+                return False
+            self._internal = [ck.TopicPartition(internal, p) for p in sorted(meta.partitions)]
+        highs = {
+            tp.partition: self._c.get_watermark_offsets(tp, timeout=10)[1] for tp in self._internal
+        }
+        if sum(highs.values()) < sum(self._ends.values()):
+            return False
+        done = self._c.committed(self._internal, timeout=10)
+        return all(tp.offset >= highs[tp.partition] for tp in done)
 
     def close(self) -> None:
         self._c.close()
@@ -595,8 +627,9 @@ def run_pipeline(
         stats = handle.engine_stats()
         stats["stop_seconds"] = round(stop_seconds, 2)
         stats.update(cpu)
-        if stats["records_in"] != n:
-            raise RuntimeError(f"{adapter} pipeline ingested {stats['records_in']} of {n}")
+        expected = 2 * n if ROUTING[0] == "rekey" else n  # rekey: each record and its share
+        if stats["records_in"] != expected:
+            raise RuntimeError(f"{adapter} pipeline ingested {stats['records_in']} of {expected}")
         return Timing(n, done - t0, first - t0, stats)
     finally:
         watch.close()
@@ -1059,7 +1092,7 @@ def bench(bootstrap: str, args: argparse.Namespace) -> int:
     print()
     print(
         f"End-to-end Kafka benchmark: {n:,} records, {args.stations} stations, {PARTITIONS} "
-        f"partitions; medians of {args.repeats} repeats"
+        f"partitions; station_routing {ROUTING[0]}; medians of {args.repeats} repeats"
     )
     print(environment())
     cpu = whole.stop()
@@ -1175,6 +1208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stations", type=int, default=1000, help="default %(default)s")
     parser.add_argument("--adapters", nargs="+", default=list(ADAPTERS), choices=ADAPTERS)
     parser.add_argument("--profile", action="store_true", help="cProfile one pipeline run")
+    parser.add_argument(
+        "--routing",
+        choices=["direct", "rekey"],
+        default="direct",
+        help="station_routing of the pipeline (default %(default)s: one instance)",
+    )
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument(
         "--no-control",
@@ -1185,6 +1224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--offer", help=argparse.SUPPRESS)
     parser.add_argument("--control", dest="control_spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    ROUTING[0] = args.routing
     if args.offer:
         return offer_main(json.loads(args.offer))
     if args.control_spec:

@@ -20,17 +20,21 @@ from da_app.callbacks import call_async
 from da_app.flow import FlowControl
 from da_app.runner import (
     GLOBAL_REFRESH_SECONDS,
+    ROUTING_SETUP_SECONDS,
     BatchUploadHandler,
     Callback,
     ResultHandler,
     RunnerStats,
     _DeadDone,
+    _ForwardDone,
     _RunDone,
     _UploadDone,
     skip_replayed,
 )
-from da_core.engine import DeadLetter, Engine, StationRun, Upload
+from da_core.engine import DeadLetter, Engine, Forward, StationRun, Upload
+from da_core.errors import ConfigError
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
+from da_core.routing import colocation_problem, plan_internal_topics
 from da_core.types import TopicPartition
 
 log = logging.getLogger("da_app.async_runner")
@@ -100,7 +104,9 @@ class AsyncRunner:
         self._executor = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="da-aworker"
         )
-        self._done: asyncio.Queue[_RunDone | _UploadDone | _DeadDone] | None = None
+        self._done: asyncio.Queue[_RunDone | _UploadDone | _DeadDone | _ForwardDone] | None = None
+        self._forwarding = 0
+        self._check_colocation = False
         self._in_flight = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop: asyncio.Event | None = None
@@ -128,6 +134,7 @@ class AsyncRunner:
         await self.consumer.start()
         await self.producer.start()
         eng = self.engine
+        await self._prepare_routing()
         if self.global_consumer is not None and eng.global_topics:
             await self.global_consumer.start()
             await self.consumer.subscribe(
@@ -157,12 +164,66 @@ class AsyncRunner:
         if self.global_consumer is not None:
             topics = tuple(t for t in topics if t not in self.engine.global_topics)
         self._keep_state_on_rebalance = True  # as SyncRunner.resubscribe
+        await self._prepare_routing()
         await self.consumer.subscribe(list(topics), self._listener)
         await self._refresh_globals()
         log.info("subscribed to %s", ", ".join(topics))
 
+    async def _prepare_routing(self) -> None:
+        """As ``SyncRunner._prepare_routing``."""
+        eng = self.engine
+        if not eng.internal_topics:
+            return
+        c = self.consumer
+        sources = {t: len(await c.partitions_for(t)) for t in eng.internal_topics}
+        internal = {t: len(await c.partitions_for(t)) for t in eng.internal_topics.values()}
+        n, missing = plan_internal_topics(eng.routing, sources, internal)
+        if missing:
+            await c.create_topics(missing, n, eng.routing.replication_factor)
+            deadline = time.monotonic() + ROUTING_SETUP_SECONDS
+            while True:
+                counts = [len(await c.partitions_for(t)) for t in missing]
+                if all(k == n for k in counts):
+                    break
+                if time.monotonic() >= deadline:
+                    raise ConfigError(
+                        f"internal topics {', '.join(missing)} did not appear with {n} "
+                        f"partitions within {ROUTING_SETUP_SECONDS:.0f}s"
+                    )
+                await asyncio.sleep(0.2)
+        eng.rekey_partitions = n
+        log.info(
+            "station routing: rekey through %d internal topic(s) of %d partitions (%s)",
+            len(internal),
+            n,
+            ", ".join(internal),
+        )
+
+    async def _colocation_check(self) -> None:
+        """As ``SyncRunner._colocation_check``."""
+        self._check_colocation = False
+        eng = self.engine
+        topics = [t for t in eng.topics if t not in eng.global_topics]
+        counts = {}
+        if not eng.routing.rekey:
+            counts = {t: len(await self.consumer.partitions_for(t)) for t in topics}
+        problem = colocation_problem(
+            eng.routing,
+            eng.routing.group,
+            [t for t in topics if t not in eng.internal_topics.values()],
+            list(eng.internal_topics.values()),
+            self.consumer.assignment(),
+            counts,
+        )
+        if problem is not None and self.stats.refused is None:
+            self.stats.refused = problem
+            log.error("refusing to run: %s", problem)
+            assert self._stop is not None
+            self._stop.set()
+
     def _on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
         """As ``SyncRunner._on_assigned``; partitions not handed back are revoked in ``step``."""
+        self._check_colocation = True
         held, self._held_revoked = self._held_revoked, set()
         self._keep_state_on_rebalance = False
         if not held:
@@ -255,6 +316,8 @@ class AsyncRunner:
         if self._revoked:
             revoked, self._revoked = self._revoked, []
             await self._on_revoked(revoked)
+        if self._check_colocation:
+            await self._colocation_check()
         now = self.clock.time()
         if records and self._skip_below:
             records = skip_replayed(records, self._skip_below)
@@ -297,6 +360,12 @@ class AsyncRunner:
         for up in eng.take_uploads(now):
             self._spawn(self._upload(up))
             activity += 1
+        if eng.internal_topics:
+            forwards = eng.take_forwards(now)
+            if forwards:
+                self._forwarding += len(forwards)
+                self._spawn(self._forward(forwards))
+                activity += len(forwards)
         for dl in eng.take_dead_letters():
             self._spawn(self._dead_letter(dl))
             activity += 1
@@ -370,7 +439,18 @@ class AsyncRunner:
             ok = False
         self._done.put_nowait(_DeadDone(dl.dl_id, ok))
 
-    def _handle(self, item: _RunDone | _UploadDone | _DeadDone) -> None:
+    async def _forward(self, forwards: list[Forward]) -> None:
+        assert self._done is not None
+        reports = await asyncio.gather(
+            *(self.producer.send(f.record) for f in forwards), return_exceptions=True
+        )
+        for f, r in zip(forwards, reports, strict=True):
+            if isinstance(r, BaseException):
+                self._done.put_nowait(_ForwardDone(f.fwd_id, False, f"{type(r).__name__}: {r}"))
+            else:
+                self._done.put_nowait(_ForwardDone(f.fwd_id, r.ok, r.error))
+
+    def _handle(self, item: _RunDone | _UploadDone | _DeadDone | _ForwardDone) -> None:
         now = self.clock.time()
         if isinstance(item, _RunDone):
             self._in_flight -= 1
@@ -378,6 +458,9 @@ class AsyncRunner:
             self.engine.finish_run(item.run, now, result=item.result, error=item.error)
         elif isinstance(item, _UploadDone):
             self.engine.upload_done(item.upload_id, item.ok, now, item.error)
+        elif isinstance(item, _ForwardDone):
+            self._forwarding -= 1
+            self.engine.forward_done(item.fwd_id, item.ok, now, item.error)
         else:
             self.engine.dead_letter_done(item.dl_id, item.ok, now)
 
@@ -409,6 +492,7 @@ class AsyncRunner:
             not eng.runnable
             and not self._in_flight
             and not eng.pending_uploads
+            and not eng.pending_forwards
             and (self._done is None or self._done.empty())
         )
 

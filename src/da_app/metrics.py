@@ -8,17 +8,21 @@ no metric calls. What is exported (names are the guide's where it names them):
 Counters
     ``data_analysis_processed_total`` (records read), ``data_analysis_errors_total{error_type}``
     (``callback:<Exception>``, ``bad_input:<reason>``, ``upload``, ``commit``, ``dead_letter``,
+    ``forward``,
     ``result_handler``, ``poll``), ``batch_success_total``, ``batch_timeout_total``,
     ``data_analysis_runs_total{outcome}`` (``ok``, ``none``, ``error``),
     ``data_analysis_uploads_total``, ``data_analysis_upload_retries_total``,
     ``data_analysis_dead_letters_total``, ``data_analysis_commits_total``,
-    ``data_analysis_missing_topic_runs_total{topic}`` (runs whose input lacked the topic).
+    ``data_analysis_missing_topic_runs_total{topic}`` (runs whose input lacked the topic),
+    ``data_analysis_records_forwarded_total`` / ``data_analysis_shares_forwarded_total``
+    (rekey routing: source records split by station, and the shares produced).
 Gauges
     ``data_analysis_memory_usage`` (resident MB), ``data_analysis_station_count``,
     ``data_analysis_availability_ratio_average`` (mean share of input topics with data per
     station), ``data_analysis_missing_topics{topic}`` (stations lacking the topic),
     ``data_analysis_consumer_lag{topic,partition}``, ``data_analysis_commit_age_seconds``
     (since the last successful commit, or since start), ``data_analysis_pending_uploads``,
+    ``data_analysis_pending_forwards`` (rekey shares awaiting their acknowledgement),
     ``data_analysis_upload_failing_seconds`` (0 while uploads succeed),
     ``data_analysis_healthy`` / ``data_analysis_ready`` (the probes, 1 or 0) and
     ``data_analysis_info{module,group_id,adapter,version}``.
@@ -147,6 +151,7 @@ class ServiceCollector(Collector):
         errors.add_metric(["upload"], stats.upload_failures)
         errors.add_metric(["commit"], stats.commit_failures)
         errors.add_metric(["dead_letter"], stats.dead_letter_failures)
+        errors.add_metric(["forward"], stats.forward_failures)
         errors.add_metric(["result_handler"], rstats.result_handler_errors if rstats else 0)
         errors.add_metric(["poll"], rstats.poll_errors if rstats else 0)
         yield errors
@@ -173,6 +178,21 @@ class ServiceCollector(Collector):
             "data_analysis_dead_letters_total", "Bad records dead-lettered", stats.dead_letters
         )
         yield _counter("data_analysis_commits_total", "Offset commits done", stats.commits_ok)
+        yield _counter(
+            "data_analysis_records_forwarded_total",
+            "Source records split by station for the internal topics (rekey routing)",
+            stats.records_forwarded,
+        )
+        yield _counter(
+            "data_analysis_shares_forwarded_total",
+            "Per-station shares produced to the internal topics (rekey routing)",
+            stats.shares_forwarded,
+        )
+        yield _gauge(
+            "data_analysis_pending_forwards",
+            "Per-station shares awaiting their acknowledgement",
+            svc.engine.pending_forwards,
+        )
         yield _gauge(
             "data_analysis_pending_uploads",
             "Uploads waiting or in flight",

@@ -21,15 +21,21 @@ import attrs
 from da_app.callbacks import LoopThread, call_sync, is_async_callable
 from da_app.flow import FlowControl
 from da_app.stats import PROCESSING_BUCKETS, RATIO_BUCKETS, Histogram, RateSampler
-from da_core.engine import DeadLetter, Engine, StationRun, Upload
-from da_core.errors import CommitError, DeliveryError
+from da_core.engine import DeadLetter, Engine, Forward, StationRun, Upload
+from da_core.errors import CommitError, ConfigError, DeliveryError
 from da_core.ports import Clock, Consumer, Producer
+from da_core.routing import colocation_problem, plan_internal_topics
 from da_core.types import DeliveryReport, Record, TopicPartition
 
 log = logging.getLogger("da_app.runner")
 
 GLOBAL_REFRESH_SECONDS = 5.0
 """How often new partitions of global topics are looked for (wall seconds)."""
+ROUTING_SETUP_SECONDS = 30.0
+"""How long created internal topics may take to show up in the cluster's metadata."""
+FORWARDS_PER_UPLOAD = 10
+"""Back-pressure: consumption pauses at ``max_pending_uploads`` times this many unacknowledged
+shares (rekey routing)."""
 
 Callback = Callable[[str, dict[str, Any]], Any]
 ResultHandler = Callable[[str, dict[str, Any], Any], Any]
@@ -62,6 +68,8 @@ class RunnerStats:
     availability: Histogram = attrs.field(factory=lambda: Histogram(RATIO_BUCKETS))
     missing_topic_runs: dict[str, int] = attrs.field(factory=dict)
     throughput: RateSampler = attrs.field(factory=RateSampler)
+    refused: str | None = None
+    """Why the runner refused to go on (station co-location broken, ``da_core.routing``)."""
 
     def run_finished(self, seconds: float, module_input: Mapping[str, Any]) -> None:
         """Account one finished run (called on the loop thread when its result comes back)."""
@@ -89,6 +97,13 @@ class _RunDone:
 @attrs.frozen
 class _UploadDone:
     upload_id: int
+    ok: bool
+    error: str | None
+
+
+@attrs.frozen
+class _ForwardDone:
+    fwd_id: int
     ok: bool
     error: str | None
 
@@ -156,7 +171,11 @@ class SyncRunner:
             for f in (callback, result_handler, batch_upload_handler)
         )
         self._aloop = LoopThread() if needs_loop else None
-        self._done: queue.SimpleQueue[_RunDone | _UploadDone | _DeadDone] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[_RunDone | _UploadDone | _DeadDone | _ForwardDone] = (
+            queue.SimpleQueue()
+        )
+        self._forwarding = 0
+        self._check_colocation = False
         self._in_flight = 0
         self._upload_parts: dict[int, list[int | str | None]] = {}
         self._stop = threading.Event()
@@ -179,6 +198,7 @@ class SyncRunner:
         """Join the group for the module's topics; global topics go to the global reader."""
         if self._subscribed:
             return
+        self._prepare_routing()
         self.consumer.subscribe(self._group_topics(), self._listener)
         self._refresh_globals()
         self._subscribed = True
@@ -191,6 +211,55 @@ class SyncRunner:
             # Without a separate reader, global topics are read through the group.
             return list(eng.topics)
         return [t for t in eng.topics if t not in eng.global_topics]
+
+    def _prepare_routing(self) -> None:
+        """Rekey routing: make sure the internal topics exist with one partition count and
+        tell the engine that count."""
+        eng = self.engine
+        if not eng.internal_topics:
+            return
+        c = self.consumer
+        sources = {t: len(c.partitions_for(t)) for t in eng.internal_topics}
+        internal = {t: len(c.partitions_for(t)) for t in eng.internal_topics.values()}
+        n, missing = plan_internal_topics(eng.routing, sources, internal)
+        if missing:
+            c.create_topics(missing, n, eng.routing.replication_factor)
+            deadline = time.monotonic() + ROUTING_SETUP_SECONDS
+            while any(len(c.partitions_for(t)) != n for t in missing):
+                if time.monotonic() >= deadline:
+                    raise ConfigError(
+                        f"internal topics {', '.join(missing)} did not appear with {n} "
+                        f"partitions within {ROUTING_SETUP_SECONDS:.0f}s"
+                    )
+                time.sleep(0.2)
+        eng.rekey_partitions = n
+        log.info(
+            "station routing: rekey through %d internal topic(s) of %d partitions (%s)",
+            len(internal),
+            n,
+            ", ".join(internal),
+        )
+
+    def _colocation_check(self) -> None:
+        """After an assignment: refuse to go on when this member's partitions would split a
+        station's data across instances (see ``da_core.routing``)."""
+        self._check_colocation = False
+        eng = self.engine
+        topics = [t for t in self._group_topics() if t not in eng.global_topics]
+        problem = colocation_problem(
+            eng.routing,
+            eng.routing.group,
+            [t for t in topics if t not in eng.internal_topics.values()],
+            list(eng.internal_topics.values()),
+            self.consumer.assignment(),
+            {t: len(self.consumer.partitions_for(t)) for t in topics}
+            if not eng.routing.rekey
+            else {},
+        )
+        if problem is not None and self.stats.refused is None:
+            self.stats.refused = problem
+            log.error("refusing to run: %s", problem)
+            self._stop.set()
 
     def refresh_globals(self) -> None:
         with self._lock:
@@ -223,6 +292,7 @@ class SyncRunner:
         # The group rebalances (an eager one revokes everything): keep the station state of
         # the partitions handed back (see ``_on_assigned``).
         self._keep_state_on_rebalance = True
+        self._prepare_routing()
         self.consumer.subscribe(topics, self._listener)
         self._refresh_globals()
         log.info("subscribed to %s", ", ".join(topics))
@@ -311,6 +381,8 @@ class SyncRunner:
         now = self.clock.time()
         if records and self._skip_below:
             records = skip_replayed(records, self._skip_below)
+        if self._check_colocation:
+            self._colocation_check()
         records = self.flow.admit(records)
         if records:
             self.stats.records_polled += len(records)
@@ -347,6 +419,10 @@ class SyncRunner:
         for dl in eng.take_dead_letters():
             self._start_dead_letter(dl)
             activity += 1
+        if eng.internal_topics:
+            for fw in eng.take_forwards(now):
+                self._start_forward(fw)
+                activity += 1
         activity += self.producer.poll(0.0)
         activity += self._drain_completions()
         self._maybe_commit(now)
@@ -355,7 +431,10 @@ class SyncRunner:
     def _apply_backpressure(self) -> None:
         """Pause what must wait: every partition while too many uploads are pending, and in
         multi_consumer_mode the partitions of topics whose intake buffer is over high water."""
-        over = self.engine.pending_uploads >= self.max_pending_uploads
+        over = (
+            self.engine.pending_uploads >= self.max_pending_uploads
+            or self.engine.pending_forwards >= self.max_pending_uploads * FORWARDS_PER_UPLOAD
+        )
         if over and not self.flow.paused:
             log.warning("pausing consumption: %d uploads pending", self.engine.pending_uploads)
         pause, resume = self.flow.plan(self.consumer.assignment(), pause_all=over)
@@ -446,6 +525,17 @@ class SyncRunner:
         except Exception as exc:
             on_delivery(DeliveryReport(dl.record, str(exc)))
 
+    def _start_forward(self, fw: Forward) -> None:
+        self._forwarding += 1
+
+        def on_delivery(report: DeliveryReport, i: int = fw.fwd_id) -> None:
+            self._done.put(_ForwardDone(i, report.ok, report.error))
+
+        try:
+            self.producer.produce(fw.record, on_delivery)
+        except Exception as exc:
+            on_delivery(DeliveryReport(fw.record, str(exc)))
+
     # ------------------------------------------------------------------ completions
 
     def _drain_completions(self) -> int:
@@ -463,6 +553,9 @@ class SyncRunner:
                 self.engine.finish_run(item.run, now, result=item.result, error=item.error)
             elif isinstance(item, _UploadDone):
                 self.engine.upload_done(item.upload_id, item.ok, now, item.error)
+            elif isinstance(item, _ForwardDone):
+                self._forwarding -= 1
+                self.engine.forward_done(item.fwd_id, item.ok, now, item.error)
             else:
                 self.engine.dead_letter_done(item.dl_id, item.ok, now)
 
@@ -493,6 +586,7 @@ class SyncRunner:
             not eng.runnable
             and not self._in_flight
             and not eng.pending_uploads
+            and not eng.pending_forwards
             and not self._upload_parts
             and self._done.empty()
         )
@@ -504,6 +598,7 @@ class SyncRunner:
             not self.engine.runnable
             and not self._in_flight
             and not self._upload_parts
+            and not self._forwarding
             and self._done.empty()
             and not self.flow.backlog
         )
@@ -542,6 +637,7 @@ class SyncRunner:
         and held records; the records the consumer delivers again from the committed offset
         (already in the windows and the ledger) are skipped. Partitions not handed back are
         revoked now."""
+        self._check_colocation = True
         held, self._held_revoked = self._held_revoked, set()
         self._keep_state_on_rebalance = False
         if not held:

@@ -31,6 +31,7 @@ from da_core.config import Catalog
 from da_core.engine import Engine
 from da_core.errors import ConfigError
 from da_core.ports import Clock
+from da_core.routing import Routing
 from da_core.types import PartitionLag
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class _ServiceBase:
         poll_timeout: float | None = None,
         drain_timeout: float = 10.0,
         multi_consumer_mode: bool | None = None,
+        station_routing: str | None = None,
         health_port: int | None = None,
         metrics_port: int | None = None,
     ) -> None:
@@ -123,7 +125,16 @@ class _ServiceBase:
             else self.settings.multi_consumer(self.module_name)
         )
         self.drain_timeout = drain_timeout
-        self.engine = Engine(self.catalog, self.module_name, self.container.codec())
+        self.routing = Routing(
+            mode=station_routing or self.settings.routing_mode(chosen),
+            group=self.group_id,
+            topic_template=svc.rekey_topic_template,
+            partitions=svc.rekey_partitions,
+            replication_factor=svc.rekey_replication_factor,
+        )
+        self.engine = Engine(
+            self.catalog, self.module_name, self.container.codec(), routing=self.routing
+        )
         for w in self.settings.kafka.warnings:
             log.warning("%s", w)
         self.started_at: float | None = None
@@ -358,6 +369,11 @@ class _ServiceBase:
             "started_at": self.started_at,
             "uptime_seconds": None if self.started_at is None else now - self.started_at,
             "throughput": stats.throughput.rates() if stats else {},
+            "station_routing": self.routing.mode,
+            "internal_topics": sorted(eng.internal_topics.values()),
+            "pending_forwards": eng.pending_forwards,
+            "records_forwarded": eng.stats.records_forwarded,
+            "refused": stats.refused if stats else None,
         }
 
     def get_station_status(self) -> dict[str, dict[str, Any]]:

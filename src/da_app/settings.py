@@ -57,6 +57,7 @@ from da_adapters.kafka_config import is_secret_key, redact, servers_list
 from da_core.catalog import build_catalog, default_catalog
 from da_core.config import FILL_NAMES, OUTPUT_MODES, Catalog, TopicConfig
 from da_core.errors import ConfigError
+from da_core.routing import DEFAULT_TEMPLATE, ROUTING_MODES, Routing
 
 CONFIG_ENV_VAR: Final = "DATA_ANALYSIS_CONFIG"
 LOG_FILE_ENV_VAR: Final = "DATA_ANALYSIS_LOG"
@@ -675,6 +676,14 @@ class ServiceSettings:
       mode); the consumer's ``max_poll_records`` in ``KAFKA_CONFIG`` sets it too.
     * ``multi_consumer_mode``: per-topic fair fetching; None: on when the module reads 3 or
       more topics (``Settings.multi_consumer``).
+    * ``station_routing``: ``rekey`` (every non-global topic is split by station into an
+      internal station-keyed topic, so any number of instances keep each station's data
+      together) or ``direct`` (records are applied where consumed: one instance only; the
+      service refuses to go on when the group has other members). None: ``rekey`` with Kafka,
+      ``direct`` on the in-memory bus (``Settings.routing_mode``). ``rekey_partitions`` (None:
+      the largest partition count of the source topics), ``rekey_topic_template`` (with
+      ``{group}`` and ``{topic}``) and ``rekey_replication_factor`` (None: the broker's
+      default) shape the internal topics; see ``da_core.routing``.
     * ``output_mode`` (``batch``/``station``), ``fill_strategy`` (``zero``, ``linear``,
       ``forward``, ``missing``), ``batch_timeout`` (s), ``completion_ratio`` (0..1]: defaults
       for the module the service runs (constructor arguments win; ``configured`` says which
@@ -703,6 +712,10 @@ class ServiceSettings:
     poll_timeout_seconds: float = 0.1
     max_poll_records: int = 500
     multi_consumer_mode: bool | None = None
+    station_routing: str | None = None
+    rekey_partitions: int | None = None
+    rekey_topic_template: str = DEFAULT_TEMPLATE
+    rekey_replication_factor: int | None = None
     output_mode: str = "batch"
     fill_strategy: str = "zero"
     data_expire_seconds: float = 600.0
@@ -738,6 +751,7 @@ _SERVICE_POSITIVE: Final = frozenset(
         "ready_upload_failing_seconds",
     }
 )
+_SERVICE_OPTIONAL_INTS: Final = frozenset({"rekey_partitions", "rekey_replication_factor"})
 _SERVICE_CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
     "output_mode": OUTPUT_MODES,
     "fill_strategy": FILL_NAMES,
@@ -811,6 +825,27 @@ def _check_service_value(key: str, value: Any, where: str, problems: list[str]) 
     if key == "multi_consumer_mode":
         if value is not None and not isinstance(value, bool):
             problems.append(f"{where}: expected True, False or None (automatic)")
+            return False, None
+        return True, value
+    if key == "station_routing":
+        if value is None or value == "auto":
+            return True, None
+        if value not in ROUTING_MODES:
+            problems.append(f"{where}: {value!r} is not one of auto, {', '.join(ROUTING_MODES)}")
+            return False, None
+        return True, value
+    if key in _SERVICE_OPTIONAL_INTS:
+        if value is None:
+            return True, None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(f"{where}: expected a whole number >= 1 or None (got {value!r})")
+            return False, None
+        return True, value
+    if key == "rekey_topic_template":
+        try:
+            Routing(mode="rekey", topic_template=value).internal_topic("T")
+        except (ConfigError, AttributeError, TypeError) as exc:
+            problems.append(f"{where}: {exc}")
             return False, None
         return True, value
     if key == "metrics_enabled":
@@ -949,6 +984,13 @@ class Settings:
         if not self.kafka.has_brokers:
             return "memory"
         return "aiokafka" if asynchronous else "confluent"
+
+    def routing_mode(self, adapter: str) -> str:
+        """``station_routing`` as configured, else ``rekey`` with Kafka and ``direct`` on the
+        in-memory bus (one process: its instances are the ones the process starts)."""
+        if self.service.station_routing is not None:
+            return self.service.station_routing
+        return "direct" if adapter == "memory" else "rekey"
 
     def multi_consumer(self, module: str) -> bool:
         """Whether ``module`` fetches per topic: as configured, else when it reads 3+ topics."""

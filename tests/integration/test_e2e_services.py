@@ -195,11 +195,13 @@ def test_sigkill_mid_stream_three_times_loses_no_input_record(
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_failed_upload_commits_nothing(kafka_bootstrap: str, adapter: str) -> None:
+@pytest.mark.parametrize("routing", ["rekey", "direct"])
+def test_failed_upload_commits_nothing(kafka_bootstrap: str, adapter: str, routing: str) -> None:
     group = unique("failup")
     cfg = service_config(
         kafka_bootstrap, group, MODULE_OUTPUT_TOPICS={"load_prediction": "bad topic name!"}
     )
+    cfg["SERVICE_CONFIG"] = {"station_routing": routing}
     topic = unique("RT-failup")
     cfg["TOPIC_DETAIL"] = {topic: _rt_topic_spec()}
     cfg["modules"]["load_prediction"].update(topics=[topic], required_topics=[topic])
@@ -210,7 +212,19 @@ def test_failed_upload_commits_nothing(kafka_bootstrap: str, adapter: str) -> No
         assert _wait(lambda: svc.engine.stats.upload_failures >= 2, 60)
         assert svc.engine.stats.uploads_ok == 0
         assert svc.get_service_status()["upload_failing_since"] is not None
-        assert set(committed(kafka_bootstrap, group, topic, 3).values()) == {None}
+        if routing == "direct":
+            assert set(committed(kafka_bootstrap, group, topic, 3).values()) == {None}
+        else:
+            # the re-keying stage is done with the source record once its share is
+            # acknowledged; the module's own input, the share, stays uncommitted
+            internal = svc.engine.internal_topics[topic]
+            assert set(committed(kafka_bootstrap, group, internal, 3).values()) == {None}
+            assert _wait(
+                lambda: (
+                    sum(v or 0 for v in committed(kafka_bootstrap, group, topic, 3).values()) == 1
+                ),
+                30,
+            )
     finally:
         _stop(svc)
 
@@ -244,57 +258,112 @@ def test_bad_input_through_kafka_reaches_the_dead_letter_topic(
         _stop(svc)
 
 
-@pytest.mark.timeout(180)
+def _assigned(svc: Any) -> int:
+    r = svc.runner if hasattr(svc, "runner") else svc.svc.runner
+    return 0 if r is None else len(r.consumer.assignment())
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_two_instances_split_stations_and_one_takes_over_when_the_other_stops(
-    kafka_bootstrap: str,
+    kafka_bootstrap: str, adapter: str
 ) -> None:
+    """Every message carries many stations and no key: only the re-keying stage can keep
+    each station's data on one instance."""
     group = unique("pair")
     topic = unique("RT-pair")
-    cfg = service_config(kafka_bootstrap, group, TOPIC_DETAIL={topic: _rt_topic_spec()})
-    cfg["modules"]["load_prediction"].update(topics=[topic], required_topics=[topic])
+    params = unique("PARAM-pair")
+    cfg = service_config(
+        kafka_bootstrap,
+        group,
+        TOPIC_DETAIL={topic: _rt_topic_spec(), params: _param_topic_spec()},
+    )
+    cfg["modules"]["load_prediction"].update(topics=[topic, params], required_topics=[topic])
     from tests.integration.kafka_fixtures import create_topic
 
     create_topic(kafka_bootstrap, topic, 6)
+    create_topic(kafka_bootstrap, params, 6)
     stations = [unique("p") for _ in range(24)]
     served: dict[str, set[str]] = {"a": set(), "b": set()}
+    seen: dict[str, set[float]] = {s: set() for s in stations}
+    grid: dict[str, set[float]] = {s: set() for s in stations}
     lock = threading.Lock()
 
     def handler(name: str) -> Any:
         def record(sid: str, inp: dict[str, Any], result: Any) -> None:
             with lock:
                 served[name].add(sid)
+                seen[sid].update(v for v in result["window"] if v)
+                if inp.get("gridCapacity"):
+                    grid[sid].add(inp["gridCapacity"])
 
         return record
 
-    a = _start(cfg, "confluent", result_handler=handler("a"))
-    b = _start(cfg, "confluent", result_handler=handler("b"))
+    def many(hour: int) -> dict[str, Any]:
+        rows = [rt_row(s, hour, 100.0 * (hour + 1) + i) for i, s in enumerate(stations)]
+        return {"realTimeData": rows}
+
+    a = _start(cfg, adapter, result_handler=handler("a"))
+    b = _start(cfg, adapter, result_handler=handler("b"))
     try:
+        # 6 source partitions of each topic plus 6 of each internal topic, split in two
+        assert _wait(lambda: _assigned(a) == _assigned(b) == 12, 90)
+        param_rows = [
+            {"stationId": s, "gridCapacity": 630.0 + i, "stationLng": 1.0}
+            for i, s in enumerate(stations)
+        ]
+        produce(kafka_bootstrap, [(params, None, param_rows), (topic, None, many(0))])
+        produce(kafka_bootstrap, [(topic, None, many(1))])
+        assert _wait(lambda: served["a"] | served["b"] == set(stations), 90)
         assert _wait(
-            lambda: (
-                a.runner is not None
-                and len(a.runner.consumer.assignment()) == 3
-                and b.runner is not None
-                and len(b.runner.consumer.assignment()) == 3
-            ),
-            60,
+            lambda: all({100.0 + i, 200.0 + i} <= seen[s] for i, s in enumerate(stations)), 60
         )
-        produce(
-            kafka_bootstrap, [(topic, s, {"realTimeData": [rt_row(s, 0, 1.0)]}) for s in stations]
-        )
-        assert _wait(lambda: served["a"] | served["b"] == set(stations), 60)
         assert served["a"]
         assert served["b"]
         assert not served["a"] & served["b"]  # no station served by both
+        # the parameters reached each station's one instance with its own value
+        assert _wait(lambda: all(grid[s] == {630.0 + i} for i, s in enumerate(stations)), 30)
         _stop(a)
         before_b = set(served["b"])
-        produce(
-            kafka_bootstrap, [(topic, s, {"realTimeData": [rt_row(s, 1, 2.0)]}) for s in stations]
-        )
-        assert _wait(lambda: served["b"] >= set(stations), 60)  # b took a's stations over
+        produce(kafka_bootstrap, [(topic, None, many(2))])
+        assert _wait(lambda: served["b"] >= set(stations), 90)  # b took a's stations over
         assert served["b"] - before_b == served["a"]
+        assert _wait(lambda: all(300.0 + i in seen[s] for i, s in enumerate(stations)), 60)
+        status = b.get_service_status()
+        assert status["station_routing"] == "rekey"
+        assert status["refused"] is None
     finally:
         _stop(a)
         _stop(b)
+
+
+@pytest.mark.timeout(180)
+def test_direct_routing_refuses_a_second_instance(kafka_bootstrap: str) -> None:
+    group = unique("direct")
+    topic = unique("RT-direct")
+    cfg = service_config(kafka_bootstrap, group, TOPIC_DETAIL={topic: _rt_topic_spec()})
+    cfg["modules"]["load_prediction"].update(topics=[topic], required_topics=[topic])
+    cfg["SERVICE_CONFIG"] = {"station_routing": "direct"}
+    from tests.integration.kafka_fixtures import create_topic
+
+    create_topic(kafka_bootstrap, topic, 4)
+    a = _start(cfg, "confluent")
+    b = None
+    try:
+        assert _wait(lambda: _assigned(a) == 4, 60)
+        b = _start(cfg, "confluent")
+        assert _wait(
+            lambda: any(s.get_service_status()["refused"] for s in (a, b) if s is not None), 60
+        )
+        refused = [s for s in (a, b) if s.get_service_status()["refused"]]
+        message = refused[0].get_service_status()["refused"]
+        assert "station_routing: rekey" in message
+        assert group in message
+        assert _wait(lambda: not refused[0].get_service_status()["main_thread_alive"], 30)
+    finally:
+        _stop(a)
+        if b is not None:
+            _stop(b)
 
 
 def _rt_topic_spec() -> dict[str, Any]:
@@ -305,6 +374,13 @@ def _rt_topic_spec() -> dict[str, Any]:
         "window_size": 168,
         "time_key": "sendTime",
         "fields": ["outputPowerPerStationAvg", "outputPowerPerStationMax"],
+    }
+
+
+def _param_topic_spec() -> dict[str, Any]:
+    return {
+        "extractor": "array",
+        "fields": ["gridCapacity", "stationLng"],
     }
 
 

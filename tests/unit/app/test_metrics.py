@@ -235,3 +235,21 @@ def test_rates_need_two_samples_and_use_the_sampled_window() -> None:
         "runs_per_second": 10.0,
         "window_seconds": 2.0,
     }
+
+
+def test_rekey_routing_counters_are_exported() -> None:
+    with ops_service(echo_window, station_routing="rekey") as ops:
+        ops.feed(["S1", "S2"], range(2))
+        wait_for(
+            lambda: value(scrape(ops), "data_analysis_shares_forwarded_total") >= 6,
+            what="shares forwarded",
+        )
+        wait_for(
+            lambda: value(scrape(ops), "data_analysis_pending_forwards") == 0,
+            what="every share acknowledged",
+        )
+        samples = scrape(ops)
+        # one PARAM array of two stations (two shares) and four single-station rows
+        assert value(samples, "data_analysis_records_forwarded_total") == 5
+        assert value(samples, "data_analysis_shares_forwarded_total") == 6
+        assert value(samples, "data_analysis_errors_total", error_type="forward") == 0
