@@ -33,6 +33,9 @@ GLOBAL_REFRESH_SECONDS = 5.0
 """How often new partitions of global topics are looked for (wall seconds)."""
 ROUTING_SETUP_SECONDS = 30.0
 """How long created internal topics may take to show up in the cluster's metadata."""
+MAX_FORWARDS_IN_FLIGHT = 5000
+"""Shares produced and not yet answered, at most (rekey routing): the client's queue and the
+broker see a bounded load, the rest waits in the engine."""
 FORWARDS_PER_UPLOAD = 10
 """Back-pressure: consumption pauses at ``max_pending_uploads`` times this many unacknowledged
 shares (rekey routing)."""
@@ -362,7 +365,13 @@ class SyncRunner:
         activity = self._drain_completions()
         now = self.clock.time()
         backlog = bool(self.flow.backlog)
-        busy = activity or eng.runnable or self._in_flight or eng.pending_uploads
+        busy = (
+            activity
+            or eng.runnable
+            or self._in_flight
+            or eng.pending_uploads
+            or eng.pending_forwards
+        )
         timeout = (
             0.0 if activity or eng.runnable or backlog else (0.005 if busy else self.poll_timeout)
         )
@@ -420,7 +429,7 @@ class SyncRunner:
             self._start_dead_letter(dl)
             activity += 1
         if eng.internal_topics:
-            for fw in eng.take_forwards(now):
+            for fw in eng.take_forwards(now, MAX_FORWARDS_IN_FLIGHT - self._forwarding):
                 self._start_forward(fw)
                 activity += 1
         activity += self.producer.poll(0.0)

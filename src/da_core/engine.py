@@ -222,7 +222,8 @@ class Engine:
         """Partition count of the internal topics (rekey routing); the runner sets it once it
         has made sure they exist, before consuming."""
         self._fwd: dict[int, _PendingForward] = {}
-        self._fwd_q: list[int] = []
+        self._fwd_q: deque[int] = deque()  # new shares, in order
+        self._fwd_retry: list[tuple[float, int]] = []  # (due, id) of failed ones, a heap
         self._owns = owns_station
         self._stations: dict[str, _Station] = {}
         self._globals: dict[str, Window] = {}
@@ -463,21 +464,22 @@ class Engine:
             self._fwd[fid] = _PendingForward(Forward(fid, out), ref, now)
             self._fwd_q.append(fid)
 
-    def take_forwards(self, now: float) -> list[Forward]:
-        """Shares to produce now (new ones and retries whose backoff has passed)."""
-        if not self._fwd_q:
-            return []
+    def take_forwards(self, now: float, limit: int | None = None) -> list[Forward]:
+        """Shares to produce now (retries whose backoff has passed, then new ones in order), at
+        most ``limit`` of them (the runner bounds what is in flight); the rest stay queued."""
+        room = (len(self._fwd_q) + len(self._fwd_retry)) if limit is None else max(0, limit)
         out: list[Forward] = []
-        keep: list[int] = []
-        for fid in self._fwd_q:
-            p = self._fwd.get(fid)
-            if p is None:
-                continue
-            if p.due <= now:
+        retry = self._fwd_retry
+        while retry and retry[0][0] <= now and len(out) < room:
+            p = self._fwd.get(heapq.heappop(retry)[1])
+            if p is not None:
                 out.append(p.forward)
-            else:
-                keep.append(fid)
-        self._fwd_q = keep
+        q = self._fwd_q
+        pending = self._fwd
+        while q and len(out) < room:
+            p = pending.get(q.popleft())
+            if p is not None:
+                out.append(p.forward)
         return out
 
     def forward_done(self, fwd_id: int, ok: bool, now: float, error: str | None = None) -> None:
@@ -504,7 +506,7 @@ class Engine:
         )
         p.forward = attrs.evolve(p.forward, attempt=attempt)
         p.due = now + delay
-        self._fwd_q.append(fwd_id)
+        heapq.heappush(self._fwd_retry, (p.due, fwd_id))
 
     @property
     def pending_forwards(self) -> int:

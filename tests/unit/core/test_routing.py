@@ -230,3 +230,16 @@ def test_ingesting_a_source_record_before_the_partition_count_is_known_is_an_err
     eng = Engine(default_catalog(), "load_prediction", CODEC, routing=Routing(mode="rekey"))
     with pytest.raises(RuntimeError, match="rekey_partitions"):
         eng.ingest([Feed().rec(RT, rt_many("A"))], T0)
+
+
+def test_take_forwards_hands_out_at_most_the_limit_and_keeps_the_rest_in_order() -> None:
+    eng, feed = rekey_engine(), Feed()
+    eng.ingest([feed.rec(RT, rt_many(*[f"S{i}" for i in range(5)]))], T0)
+    first = eng.take_forwards(T0, 2)
+    assert len(first) == 2
+    rest = eng.take_forwards(T0, 10)
+    assert len(rest) == 3
+    assert {f.fwd_id for f in first}.isdisjoint(f.fwd_id for f in rest)
+    assert [f.fwd_id for f in first + rest] == sorted(f.fwd_id for f in first + rest)
+    assert eng.take_forwards(T0, 0) == []
+    assert eng.pending_forwards == 5  # handed out, not yet acknowledged
