@@ -56,12 +56,14 @@ def test_burst_does_not_starve_a_quiet_topic(
             quiet_seen_at.append(svc.engine.stats.items_in)
             ran.set()
 
+    # The quiet record lands behind the whole burst, before the service starts: how early it
+    # gets in depends on the intake only, not on how fast the service started.
+    produce(kafka_bootstrap, [(quiet, "Q1", {"stationId": "Q1", "batteryGroupSoc": 50})])
     svc.start(model)
     try:
-        produce(kafka_bootstrap, [(quiet, "Q1", {"stationId": "Q1", "batteryGroupSoc": 50})])
         assert ran.wait(60), "the quiet topic's station never ran"
-        # the quiet record got in while most of the burst was still waiting
-        assert quiet_seen_at[0] < total // 2, quiet_seen_at
+        # the quiet record got in while 90% of the burst was still waiting
+        assert quiet_seen_at[0] < total // 10, quiet_seen_at
     finally:
         svc.stop()
 
