@@ -455,14 +455,14 @@ class AsyncRunner:
 
     async def _forward(self, forwards: list[Forward]) -> None:
         assert self._done is not None
-        reports = await asyncio.gather(
-            *(self.producer.send(f.record) for f in forwards), return_exceptions=True
-        )
+        try:
+            reports = await self.producer.send_many([f.record for f in forwards])
+        except Exception as exc:
+            for f in forwards:
+                self._done.put_nowait(_ForwardDone(f.fwd_id, False, f"{type(exc).__name__}: {exc}"))
+            return
         for f, r in zip(forwards, reports, strict=True):
-            if isinstance(r, BaseException):
-                self._done.put_nowait(_ForwardDone(f.fwd_id, False, f"{type(r).__name__}: {r}"))
-            else:
-                self._done.put_nowait(_ForwardDone(f.fwd_id, r.ok, r.error))
+            self._done.put_nowait(_ForwardDone(f.fwd_id, r.ok, r.error))
 
     def _handle(self, item: _RunDone | _UploadDone | _DeadDone | _ForwardDone) -> None:
         now = self.clock.time()

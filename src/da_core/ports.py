@@ -170,6 +170,11 @@ class AsyncProducer(Protocol):
         """Produce and wait for the broker's answer. Never raises for a broker refusal: the
         report carries the error."""
 
+    async def send_many(self, records: Sequence[OutboundRecord]) -> list[DeliveryReport]:
+        """``send`` for many records at once, in order: all are handed to the client before
+        any answer is awaited (one task instead of one per record). One report per record,
+        in the records' order; never raises for a broker refusal."""
+
     async def flush(self, timeout: float) -> None: ...
 
     async def close(self) -> None: ...

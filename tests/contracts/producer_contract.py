@@ -190,3 +190,34 @@ class AsyncProducerContract:
 
         assert report.error
         assert (report.ok, report.offset) == (False, None)
+
+    async def test_send_many_answers_every_record_in_order(
+        self, new_topic: TopicFactory, make_producer: AsyncProducerFactory
+    ) -> None:
+        topic = new_topic(2)
+        producer = await make_producer()
+        records = [OutboundRecord(topic, f"v{i}".encode(), partition=i % 2) for i in range(40)]
+
+        reports = await producer.send_many(records)
+
+        assert [r.record for r in reports] == records
+        assert all(r.ok for r in reports)
+        for p in (0, 1):
+            assert [r.offset for r in reports if r.partition == p] == list(range(20))
+
+    async def test_send_many_reports_a_refused_record_and_delivers_the_others(
+        self, new_topic: TopicFactory, rejected_topic: str, make_producer: AsyncProducerFactory
+    ) -> None:
+        topic = new_topic(1)
+        producer = await make_producer()
+        records = [
+            OutboundRecord(topic, b"a"),
+            OutboundRecord(rejected_topic, b"x"),
+            OutboundRecord(topic, b"b"),
+        ]
+
+        reports = await producer.send_many(records)
+
+        assert [r.ok for r in reports] == [True, False, True]
+        assert reports[1].error
+        assert [reports[0].offset, reports[2].offset] == [0, 1]

@@ -90,27 +90,42 @@ class AiokafkaProducer:
         self._producer = producer
 
     async def send(self, record: OutboundRecord) -> DeliveryReport:
+        return (await self.send_many([record]))[0]
+
+    async def send_many(self, records: Sequence[OutboundRecord]) -> list[DeliveryReport]:
+        """Enqueue every record (aiokafka's ``send`` returns once the record is in its
+        accumulator), then await the answers: no task per record."""
         if self._closed:
             raise DeliveryError("producer is closed")
         producer = self._producer
         if producer is None:
             raise RuntimeError("AiokafkaProducer.start() must be awaited before send")
-        problem = topic_name_problem(record.topic)
-        if problem is not None:
-            return DeliveryReport(record=record, error=f"InvalidTopicError: {problem}")
-        try:
-            future = await producer.send(
-                record.topic,
-                value=record.value,
-                key=record.key,
-                partition=record.partition,
-                headers=list(record.headers) or None,
-                timestamp_ms=None if record.timestamp is None else int(record.timestamp * 1000),
-            )
-            metadata = await future
-        except KafkaError as exc:
-            return error_report(record, exc)
-        return metadata_to_report(record, metadata)
+        reports: list[DeliveryReport | None] = [None] * len(records)
+        waiting: list[tuple[int, Any]] = []
+        for i, record in enumerate(records):
+            problem = topic_name_problem(record.topic)
+            if problem is not None:
+                reports[i] = DeliveryReport(record=record, error=f"InvalidTopicError: {problem}")
+                continue
+            try:
+                future = await producer.send(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    partition=record.partition,
+                    headers=list(record.headers) or None,
+                    timestamp_ms=None if record.timestamp is None else int(record.timestamp * 1000),
+                )
+            except KafkaError as exc:
+                reports[i] = error_report(record, exc)
+                continue
+            waiting.append((i, future))
+        for i, future in waiting:
+            try:
+                reports[i] = metadata_to_report(records[i], await future)
+            except KafkaError as exc:
+                reports[i] = error_report(records[i], exc)
+        return [r for r in reports if r is not None]
 
     async def flush(self, timeout: float) -> None:
         """Wait (up to ``timeout`` seconds) until every batch sent so far has its answer."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from da_adapters.memory.broker import MemoryBroker
 from da_core.errors import DeliveryError
@@ -113,6 +113,9 @@ class AsyncMemoryProducer:
         report = _deliver(self._broker, record)
         await asyncio.sleep(0)  # a real send yields to the loop while the broker answers
         return report
+
+    async def send_many(self, records: Sequence[OutboundRecord]) -> list[DeliveryReport]:
+        return [await self.send(r) for r in records]
 
     async def flush(self, timeout: float) -> None:
         """Nothing is ever in flight: each ``send`` already has its answer."""
