@@ -30,12 +30,14 @@ from da_app.runner import (
     _ForwardDone,
     _RunDone,
     _UploadDone,
+    log_routing,
+    refuse,
     skip_replayed,
 )
 from da_core.engine import DeadLetter, Engine, Forward, StationRun, Upload
 from da_core.errors import ConfigError
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
-from da_core.routing import colocation_problem, plan_internal_topics
+from da_core.routing import plan_internal_topics
 from da_core.types import TopicPartition
 
 ASYNC_FORWARDS_IN_FLIGHT = 200
@@ -200,32 +202,16 @@ class AsyncRunner:
                     )
                 await asyncio.sleep(0.2)
         eng.rekey_partitions = n
-        log.info(
-            "station routing: rekey through %d internal topic(s) of %d partitions (%s)",
-            len(internal),
-            n,
-            ", ".join(internal),
-        )
+        log_routing(list(internal), n)
 
     async def _colocation_check(self) -> None:
         """As ``SyncRunner._colocation_check``."""
         self._check_colocation = False
         eng = self.engine
-        topics = [t for t in eng.topics if t not in eng.global_topics]
-        counts = {}
-        if not eng.routing.rekey:
-            counts = {t: len(await self.consumer.partitions_for(t)) for t in topics}
-        problem = colocation_problem(
-            eng.routing,
-            eng.routing.group,
-            [t for t in topics if t not in eng.internal_topics.values()],
-            list(eng.internal_topics.values()),
-            self.consumer.assignment(),
-            counts,
-        )
-        if problem is not None and self.stats.refused is None:
-            self.stats.refused = problem
-            log.error("refusing to run: %s", problem)
+        counts = {
+            t: len(await self.consumer.partitions_for(t)) for t in eng.colocation_count_topics()
+        }
+        if refuse(self.stats, eng.colocation_problem(self.consumer.assignment(), counts)):
             assert self._stop is not None
             self._stop.set()
 
@@ -305,13 +291,7 @@ class AsyncRunner:
             await self._apply_resubscribe()
         activity = self._drain_completions()
         backlog = bool(self.flow.backlog)
-        busy = (
-            activity
-            or eng.runnable
-            or self._in_flight
-            or eng.pending_uploads
-            or eng.pending_forwards
-        )
+        busy = activity or self._in_flight or eng.has_work
         timeout = (
             0.0 if activity or eng.runnable or backlog else (0.005 if busy else self.poll_timeout)
         )

@@ -24,7 +24,7 @@ from da_app.stats import PROCESSING_BUCKETS, RATIO_BUCKETS, Histogram, RateSampl
 from da_core.engine import DeadLetter, Engine, Forward, StationRun, Upload
 from da_core.errors import CommitError, ConfigError, DeliveryError
 from da_core.ports import Clock, Consumer, Producer
-from da_core.routing import colocation_problem, plan_internal_topics
+from da_core.routing import plan_internal_topics
 from da_core.types import DeliveryReport, Record, TopicPartition
 
 log = logging.getLogger("da_app.runner")
@@ -236,32 +236,15 @@ class SyncRunner:
                     )
                 time.sleep(0.2)
         eng.rekey_partitions = n
-        log.info(
-            "station routing: rekey through %d internal topic(s) of %d partitions (%s)",
-            len(internal),
-            n,
-            ", ".join(internal),
-        )
+        log_routing(list(internal), n)
 
     def _colocation_check(self) -> None:
         """After an assignment: refuse to go on when this member's partitions would split a
         station's data across instances (see ``da_core.routing``)."""
         self._check_colocation = False
         eng = self.engine
-        topics = [t for t in self._group_topics() if t not in eng.global_topics]
-        problem = colocation_problem(
-            eng.routing,
-            eng.routing.group,
-            [t for t in topics if t not in eng.internal_topics.values()],
-            list(eng.internal_topics.values()),
-            self.consumer.assignment(),
-            {t: len(self.consumer.partitions_for(t)) for t in topics}
-            if not eng.routing.rekey
-            else {},
-        )
-        if problem is not None and self.stats.refused is None:
-            self.stats.refused = problem
-            log.error("refusing to run: %s", problem)
+        counts = {t: len(self.consumer.partitions_for(t)) for t in eng.colocation_count_topics()}
+        if refuse(self.stats, eng.colocation_problem(self.consumer.assignment(), counts)):
             self._stop.set()
 
     def refresh_globals(self) -> None:
@@ -365,13 +348,7 @@ class SyncRunner:
         activity = self._drain_completions()
         now = self.clock.time()
         backlog = bool(self.flow.backlog)
-        busy = (
-            activity
-            or eng.runnable
-            or self._in_flight
-            or eng.pending_uploads
-            or eng.pending_forwards
-        )
+        busy = activity or self._in_flight or eng.has_work
         timeout = (
             0.0 if activity or eng.runnable or backlog else (0.005 if busy else self.poll_timeout)
         )
@@ -687,6 +664,24 @@ class SyncRunner:
             self._aloop.close()
         self.stats.consumer_alive = False
         self.stats.producer_alive = False
+
+
+def refuse(stats: RunnerStats, problem: str | None) -> bool:
+    """Record and log the first reason to refuse (a broken co-location); True: stop now."""
+    if problem is None or stats.refused is not None:
+        return False
+    stats.refused = problem
+    log.error("refusing to run: %s", problem)
+    return True
+
+
+def log_routing(internal: Sequence[str], partitions: int) -> None:
+    log.info(
+        "station routing: rekey through %d internal topic(s) of %d partitions (%s)",
+        len(internal),
+        partitions,
+        ", ".join(internal),
+    )
 
 
 def skip_replayed(records: list[Record], skip: dict[TopicPartition, int]) -> list[Record]:

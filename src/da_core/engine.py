@@ -32,7 +32,7 @@ from da_core.module_input import DependencyResult, ModuleInputPlan, assemble
 from da_core.offset_ledger import OffsetLedger
 from da_core.partitioning import partition_for_key
 from da_core.ports import JsonCodec
-from da_core.routing import SOURCE_HEADER, Routing, shares
+from da_core.routing import SOURCE_HEADER, Routing, colocation_problem, shares
 from da_core.station_window import SecondSnapshotWindow, Window, make_window
 from da_core.types import GLOBAL_STATION, OutboundRecord, Record, TopicPartition
 
@@ -464,6 +464,24 @@ class Engine:
             self._fwd[fid] = _PendingForward(Forward(fid, out), ref, now)
             self._fwd_q.append(fid)
 
+    def colocation_count_topics(self) -> list[str]:
+        """The topics whose partition counts ``colocation_problem`` needs (direct routing:
+        every non-global group topic; rekey: none)."""
+        if self.routing.rekey:
+            return []
+        return [t for t in self.topics if t not in self.global_topics]
+
+    def colocation_problem(
+        self, assigned: set[TopicPartition], counts: Mapping[str, int]
+    ) -> str | None:
+        """Why this member's assignment would split a station's data across instances, or
+        None (see ``da_core.routing.colocation_problem``)."""
+        internal = list(self.internal_topics.values())
+        sources = [t for t in self.topics if t not in self.global_topics and t not in internal]
+        return colocation_problem(
+            self.routing, self.routing.group, sources, internal, assigned, counts
+        )
+
     def take_forwards(self, now: float, limit: int | None = None) -> list[Forward]:
         """Shares to produce now (retries whose backoff has passed, then new ones in order), at
         most ``limit`` of them (the runner bounds what is in flight); the rest stay queued."""
@@ -511,6 +529,11 @@ class Engine:
     @property
     def pending_forwards(self) -> int:
         return len(self._fwd)
+
+    @property
+    def has_work(self) -> bool:
+        """A run is queued, or an upload or a share awaits its answer or its retry."""
+        return bool(self._ready_q or self._uploads or self._fwd)
 
     def _hold(self, rec: Record, dirty: set[str], now: float) -> None:
         """A global record is held by every station it made dirty (none: done at once)."""
