@@ -92,6 +92,9 @@ def test_the_configmaps_config_py_is_valid_and_loads_as_settings(
     assert settings.kafka.has_brokers
     assert settings.resolve_adapter(asynchronous=False) == "confluent"
     assert settings.catalog.topics["SCHEDULE-STATION-REALTIME-DATA"].window_size == 168
+    (deployment,) = _k8s("deployment.yaml")
+    if deployment["spec"]["replicas"] > 1:  # replicas share the stations: co-location needed
+        assert settings.routing_mode(settings.resolve_adapter(asynchronous=False)) == "rekey"
 
 
 def test_the_container_command_runs_the_module_the_config_names() -> None:
