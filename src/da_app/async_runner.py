@@ -115,7 +115,6 @@ class AsyncRunner:
             max_workers=max_workers, thread_name_prefix="da-aworker"
         )
         self._done: asyncio.Queue[_RunDone | _UploadDone | _DeadDone | _ForwardDone] | None = None
-        self._forwarding = 0
         self._check_colocation = False
         self._in_flight = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -355,9 +354,8 @@ class AsyncRunner:
             self._spawn(self._upload(up))
             activity += 1
         if eng.internal_topics:
-            forwards = eng.take_forwards(now, ASYNC_FORWARDS_IN_FLIGHT - self._forwarding)
+            forwards = eng.take_forwards(now, ASYNC_FORWARDS_IN_FLIGHT - eng.forwards_in_flight)
             if forwards:
-                self._forwarding += len(forwards)
                 self._spawn(self._forward(forwards))
                 activity += len(forwards)
         for dl in eng.take_dead_letters():
@@ -453,7 +451,6 @@ class AsyncRunner:
         elif isinstance(item, _UploadDone):
             self.engine.upload_done(item.upload_id, item.ok, now, item.error)
         elif isinstance(item, _ForwardDone):
-            self._forwarding -= 1
             self.engine.forward_done(item.fwd_id, item.ok, now, item.error)
         else:
             self.engine.dead_letter_done(item.dl_id, item.ok, now)

@@ -177,7 +177,6 @@ class SyncRunner:
         self._done: queue.SimpleQueue[_RunDone | _UploadDone | _DeadDone | _ForwardDone] = (
             queue.SimpleQueue()
         )
-        self._forwarding = 0
         self._check_colocation = False
         self._in_flight = 0
         self._upload_parts: dict[int, list[int | str | None]] = {}
@@ -406,7 +405,7 @@ class SyncRunner:
             self._start_dead_letter(dl)
             activity += 1
         if eng.internal_topics:
-            for fw in eng.take_forwards(now, MAX_FORWARDS_IN_FLIGHT - self._forwarding):
+            for fw in eng.take_forwards(now, MAX_FORWARDS_IN_FLIGHT - eng.forwards_in_flight):
                 self._start_forward(fw)
                 activity += 1
         activity += self.producer.poll(0.0)
@@ -512,8 +511,6 @@ class SyncRunner:
             on_delivery(DeliveryReport(dl.record, str(exc)))
 
     def _start_forward(self, fw: Forward) -> None:
-        self._forwarding += 1
-
         def on_delivery(report: DeliveryReport, i: int = fw.fwd_id) -> None:
             self._done.put(_ForwardDone(i, report.ok, report.error))
 
@@ -540,7 +537,6 @@ class SyncRunner:
             elif isinstance(item, _UploadDone):
                 self.engine.upload_done(item.upload_id, item.ok, now, item.error)
             elif isinstance(item, _ForwardDone):
-                self._forwarding -= 1
                 self.engine.forward_done(item.fwd_id, item.ok, now, item.error)
             else:
                 self.engine.dead_letter_done(item.dl_id, item.ok, now)
@@ -584,7 +580,7 @@ class SyncRunner:
             not self.engine.runnable
             and not self._in_flight
             and not self._upload_parts
-            and not self._forwarding
+            and not self.engine.forwards_in_flight
             and self._done.empty()
             and not self.flow.backlog
         )

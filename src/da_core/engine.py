@@ -193,7 +193,6 @@ class _Station:
 class _PendingForward:
     forward: Forward
     ref: RecordRef
-    due: float
 
 
 @attrs.define
@@ -461,7 +460,7 @@ class Engine:
                 internal, value, key, headers, partition_for_key(key, n), rec.timestamp
             )
             fid = self._new_id()
-            self._fwd[fid] = _PendingForward(Forward(fid, out), ref, now)
+            self._fwd[fid] = _PendingForward(Forward(fid, out), ref)
             self._fwd_q.append(fid)
 
     def colocation_count_topics(self) -> list[str]:
@@ -478,9 +477,7 @@ class Engine:
         None (see ``da_core.routing.colocation_problem``)."""
         internal = list(self.internal_topics.values())
         sources = [t for t in self.topics if t not in self.global_topics and t not in internal]
-        return colocation_problem(
-            self.routing, self.routing.group, sources, internal, assigned, counts
-        )
+        return colocation_problem(self.routing, sources, internal, assigned, counts)
 
     def take_forwards(self, now: float, limit: int | None = None) -> list[Forward]:
         """Shares to produce now (retries whose backoff has passed, then new ones in order), at
@@ -523,12 +520,17 @@ class Engine:
             extra={"topic": p.forward.record.topic, "da_module": self.module.name},
         )
         p.forward = attrs.evolve(p.forward, attempt=attempt)
-        p.due = now + delay
-        heapq.heappush(self._fwd_retry, (p.due, fwd_id))
+        heapq.heappush(self._fwd_retry, (now + delay, fwd_id))
 
     @property
     def pending_forwards(self) -> int:
+        """Shares not yet acknowledged: queued, waiting for a retry, or handed out."""
         return len(self._fwd)
+
+    @property
+    def forwards_in_flight(self) -> int:
+        """Shares handed out by ``take_forwards`` whose answer has not come back yet."""
+        return len(self._fwd) - len(self._fwd_q) - len(self._fwd_retry)
 
     @property
     def has_work(self) -> bool:

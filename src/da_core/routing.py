@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence, Set
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
@@ -37,7 +37,6 @@ from da_core.extractors import StationItem
 from da_core.ports import JsonCodec
 from da_core.types import TopicPartition
 
-RoutingMode = Literal["direct", "rekey"]
 ROUTING_MODES: tuple[str, ...] = ("direct", "rekey")
 DEFAULT_TEMPLATE = "{group}.{topic}.by-station"
 SOURCE_HEADER = "da.src"
@@ -156,7 +155,6 @@ def plan_internal_topics(
 
 def colocation_problem(
     routing: Routing,
-    group: str,
     topics: Sequence[str],
     internal_topics: Sequence[str],
     assigned: Set[TopicPartition],
@@ -166,7 +164,9 @@ def colocation_problem(
 
     ``direct``: the member must hold every partition of every (non-global) group topic, since
     records are applied where they are read. ``rekey``: it must hold the same partition numbers
-    of every internal topic (range assignment over equal partition counts does that)."""
+    of every internal topic (range assignment over equal partition counts does that). The
+    message names ``routing.group``."""
+    group = routing.group
     if routing.rekey:
         held = {
             t: frozenset(tp.partition for tp in assigned if tp.topic == t) for t in internal_topics

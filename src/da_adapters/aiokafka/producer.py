@@ -100,32 +100,38 @@ class AiokafkaProducer:
         producer = self._producer
         if producer is None:
             raise RuntimeError("AiokafkaProducer.start() must be awaited before send")
-        reports: list[DeliveryReport | None] = [None] * len(records)
-        waiting: list[tuple[int, Any]] = []
-        for i, record in enumerate(records):
+        # per record: its report already (refused before sending), or the future of its answer
+        slots: list[DeliveryReport | Any] = []
+        for record in records:
             problem = topic_name_problem(record.topic)
             if problem is not None:
-                reports[i] = DeliveryReport(record=record, error=f"InvalidTopicError: {problem}")
+                slots.append(DeliveryReport(record=record, error=f"InvalidTopicError: {problem}"))
                 continue
             try:
-                future = await producer.send(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    partition=record.partition,
-                    headers=list(record.headers) or None,
-                    timestamp_ms=None if record.timestamp is None else int(record.timestamp * 1000),
+                slots.append(
+                    await producer.send(
+                        record.topic,
+                        value=record.value,
+                        key=record.key,
+                        partition=record.partition,
+                        headers=list(record.headers) or None,
+                        timestamp_ms=None
+                        if record.timestamp is None
+                        else int(record.timestamp * 1000),
+                    )
                 )
             except KafkaError as exc:
-                reports[i] = error_report(record, exc)
+                slots.append(error_report(record, exc))
+        reports: list[DeliveryReport] = []
+        for record, slot in zip(records, slots, strict=True):
+            if isinstance(slot, DeliveryReport):
+                reports.append(slot)
                 continue
-            waiting.append((i, future))
-        for i, future in waiting:
             try:
-                reports[i] = metadata_to_report(records[i], await future)
+                reports.append(metadata_to_report(record, await slot))
             except KafkaError as exc:
-                reports[i] = error_report(records[i], exc)
-        return [r for r in reports if r is not None]
+                reports.append(error_report(record, exc))
+        return reports
 
     async def flush(self, timeout: float) -> None:
         """Wait (up to ``timeout`` seconds) until every batch sent so far has its answer."""
