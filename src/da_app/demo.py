@@ -2,18 +2,29 @@
 
 Simulated stations publish all 13 topics; each module runs a toy model whose result shows the
 dependency chain (operation_optimization reads load_prediction's result, electricity_price
-reads pv_prediction, evaluation_model and SOH_model…). A live summary prints every second and
-a final summary at the end.
+reads pv_prediction, evaluation_model and SOH_model…). It prints the module graph, then a live
+table (rich, redrawn in place) on a terminal or a plain progress line per interval otherwise, and a
+final summary that explains the dead-letter count and names the log file. Rendering is in
+``da_app.demo_view``; every line fits 100 columns.
 """
 
 from __future__ import annotations
 
-import statistics
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from da_adapters.memory import MemoryBroker
+from da_app.demo_view import (
+    Figures,
+    ModuleFigures,
+    final_text,
+    live_table,
+    plain_line,
+    render_graph,
+)
 from da_app.services import DataAnalysisService
 from da_app.simulator import ScaledClock, StationSimulator, encode
 from da_core.catalog import default_catalog
@@ -104,19 +115,29 @@ def run_demo(
     max_workers: int = 8,
     out: TextIO = sys.stdout,
     interval: float = 1.0,
+    *,
+    live: bool | None = None,
+    log_file: str | None = None,
 ) -> dict[str, Any]:
-    """Run the demo; returns the final summary figures."""
+    """Run the demo for ``duration`` wall seconds; returns the final summary figures.
+
+    ``live``: redraw a table in place (needs a terminal); None chooses it when ``out`` is a
+    terminal, else one plain line per ``interval`` seconds. ``log_file`` is only reported (the
+    caller configured logging), at start and in the summary."""
+    if live is None:
+        live = bool(getattr(out, "isatty", lambda: False)())
     start = time.time()
     clock = ScaledClock(start, acceleration)
     broker = MemoryBroker(clock)
     catalog = default_catalog()
-    order = DependencyGraph.from_catalog(catalog).topological_order()
+    graph = DependencyGraph.from_catalog(catalog)
+    order = graph.topological_order()
     services: dict[str, DataAnalysisService] = {}
     for name in order:
         svc = DataAnalysisService(
             module_name=name,
             config={},
-            adapter="memory",
+            adapter="memory",  # asked for explicitly: the demo has no Kafka
             broker=broker,
             clock=clock,
             group_id=f"demo-{name}",
@@ -134,58 +155,102 @@ def run_demo(
         broker.produce(topic, encode(payload), key=key.encode() if key else None)
         published += 1
     print(
-        f"da-app demo: {stations} stations, {len(services)} modules "
-        f"({' -> '.join(order)}), acceleration x{acceleration:g}, {duration:g}s",
+        f"da-app demo: {stations} stations, {len(services)} modules on the in-memory bus, "
+        f"acceleration x{acceleration:g}, {duration:g}s",
         file=out,
     )
-    t_end = time.monotonic() + duration
-    next_print = time.monotonic() + interval
-    last_pub, last_runs, last_t = published, 0, time.monotonic()
+    if log_file:
+        print(f"log file: {log_file}", file=out)
+    print(render_graph(order, {n: graph.dependencies(n) for n in order}), file=out, flush=True)
+    t0 = time.monotonic()
+    t_end = t0 + duration
+    next_print = t0 + interval
+    last: tuple[int, dict[str, int], float] = (published, {}, t0)
     try:
-        while time.monotonic() < t_end:
-            for topic, key, payload in sim.until(clock.time()):
-                broker.produce(
-                    topic, sim.maybe_corrupt(encode(payload)), key=key.encode() if key else None
-                )
-                published += 1
-            if time.monotonic() >= next_print:
+        with _view(out, live) as show:
+            while time.monotonic() < t_end:
+                for topic, key, payload in sim.until(clock.time()):
+                    broker.produce(
+                        topic,
+                        sim.maybe_corrupt(encode(payload), topic),
+                        key=key.encode() if key else None,
+                    )
+                    published += 1
                 now_m = time.monotonic()
-                runs = sum(s.engine.stats.runs_started for s in services.values())
-                dt = now_m - last_t
-                print(
-                    _line(
-                        services, (published - last_pub) / dt, (runs - last_runs) / dt, published
-                    ),
-                    file=out,
-                    flush=True,
-                )
-                last_pub, last_runs, last_t = published, runs, now_m
-                next_print = now_m + interval
-            time.sleep(0.01)
+                if now_m >= next_print:
+                    figs = _figures(services, published, last, now_m - t0, clock.time() - start)
+                    show(figs)
+                    last = (published, {n: m.runs for n, m in figs.modules.items()}, now_m)
+                    next_print = now_m + interval
+                time.sleep(0.01)
     except KeyboardInterrupt:
         print("interrupted; stopping", file=out)
     for svc in reversed(list(services.values())):
         svc.stop()
-    summary = _summary(services, published, sim.bad_sent, time.monotonic() - (t_end - duration))
-    print(_final(summary), file=out, flush=True)
+    summary = _summary(services, published, sim.bad_sent, time.monotonic() - t0)
+    summary["sim_elapsed_s"] = round(clock.time() - start, 1)
+    summary["corrupted_by_topic"] = dict(sim.bad_by_topic)
+    summary["topic_readers"] = {t: tuple(catalog.topics[t].modules) for t in sim.bad_by_topic}
+    summary["log_file"] = log_file
+    print(final_text(summary), file=out, flush=True)
     return summary
 
 
-def _line(
-    services: dict[str, DataAnalysisService], msg_rate: float, run_rate: float, published: int
-) -> str:
-    stations = max(len(s.engine) for s in services.values())
-    batches = sum(s.engine.stats.batches_completed for s in services.values())
-    dead = sum(s.engine.stats.dead_letters for s in services.values())
-    lat = []
+@contextlib.contextmanager
+def _view(out: TextIO, live: bool) -> Iterator[Any]:
+    """Yields ``show(figures)``: redraws a rich table in place, or prints a plain line."""
+    if not live:
+        yield lambda f: print(plain_line(f), file=out, flush=True)
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(file=out)
+    console.width = min(console.width, 100)  # a wider terminal keeps the compact layout
+    with Live(console=console, auto_refresh=False, transient=False) as view:
+        yield lambda f: view.update(live_table(f), refresh=True)
+
+
+def _latencies(svc: DataAnalysisService) -> list[float]:
+    r = svc.runner
+    return sorted(r.stats.callback_seconds) if r is not None else []  # copied under the GIL
+
+
+def _figures(
+    services: dict[str, DataAnalysisService],
+    published: int,
+    last: tuple[int, dict[str, int], float],
+    elapsed: float,
+    sim_elapsed: float,
+) -> Figures:
+    """A snapshot of every service's counters; rates per wall second since ``last``
+    (messages published, runs by module, monotonic time)."""
+    last_pub, last_runs, last_t = last
+    dt = max(1e-9, time.monotonic() - last_t)
+    mods: dict[str, ModuleFigures] = {}
     for name, s in services.items():
-        r = s.runner
-        if r is not None and r.stats.callback_seconds:
-            lat.append(f"{name}={statistics.median(r.stats.callback_seconds) * 1000:.2f}ms")
-    return (
-        f"stations {stations:5d} | published {published:7d} ({msg_rate:7.0f} msg/s) | "
-        f"runs {run_rate:6.0f}/s | batches {batches:6d} | dead letters {dead:3d} | "
-        f"p50 callback: {' '.join(lat)}"
+        st = s.engine.stats
+        lat = _latencies(s)
+        mods[name] = ModuleFigures(
+            stations=len(s.engine),
+            records=st.records_in,
+            runs=st.runs_started,
+            runs_per_s=(st.runs_started - last_runs.get(name, 0)) / dt,
+            batches=st.batches_completed,
+            timed_out=st.batches_timed_out,
+            uploads=st.uploads_ok,
+            dead_letters=st.dead_letters,
+            failed_runs=sum(st.runs_failed.values()),
+            p50=lat[len(lat) // 2] if lat else None,
+            p99=lat[int(len(lat) * 0.99)] if lat else None,
+        )
+    return Figures(
+        elapsed=elapsed,
+        sim_elapsed=sim_elapsed,
+        published=published,
+        msg_per_s=(published - last_pub) / dt,
+        runs_per_s=sum(m.runs_per_s for m in mods.values()),
+        modules=mods,
     )
 
 
@@ -195,8 +260,7 @@ def _summary(
     per: dict[str, Any] = {}
     for name, s in services.items():
         st = s.engine.stats
-        r = s.runner
-        lat = sorted(r.stats.callback_seconds) if r is not None else []
+        lat = _latencies(s)
         per[name] = {
             "stations": len(s.engine),
             "records": st.records_in,
@@ -206,30 +270,13 @@ def _summary(
             "uploads": st.uploads_ok,
             "dead_letters": st.dead_letters,
             "failed_runs": sum(st.runs_failed.values()),
-            "p50_ms": round(lat[len(lat) // 2] * 1000, 3) if lat else None,
-            "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 3) if lat else None,
+            "p50_ms": round(lat[len(lat) // 2] * 1000, 6) if lat else None,
+            "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 6) if lat else None,
         }
     return {
         "published": published,
         "corrupted_sent": bad,
+        "dead_letters": sum(m["dead_letters"] for m in per.values()),
         "elapsed_s": round(elapsed, 1),
         "modules": per,
     }
-
-
-def _final(summary: dict[str, Any]) -> str:
-    lines = [
-        f"final summary: published {summary['published']} messages "
-        f"({summary['corrupted_sent']} deliberately corrupted) in {summary['elapsed_s']}s",
-        f"{'module':24s} {'stations':>8s} {'records':>8s} {'runs':>7s} {'batches':>7s} "
-        f"{'timeouts':>8s} {'uploads':>7s} {'dead':>5s} {'fail':>5s} {'p50 ms':>8s} "
-        f"{'p99 ms':>8s}",
-    ]
-    for name, m in summary["modules"].items():
-        lines.append(
-            f"{name:24s} {m['stations']:8d} {m['records']:8d} {m['runs']:7d} {m['batches']:7d} "
-            f"{m['timed_out']:8d} {m['uploads']:7d} {m['dead_letters']:5d} {m['failed_runs']:5d} "
-            f"{m['p50_ms'] if m['p50_ms'] is not None else '-':>8} "
-            f"{m['p99_ms'] if m['p99_ms'] is not None else '-':>8}"
-        )
-    return "\n".join(lines)

@@ -13,8 +13,10 @@ import contextlib
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -25,21 +27,101 @@ from da_core.errors import ConfigError
 log = logging.getLogger("da_app.main")
 
 
-def _load_callable(path: str) -> Any:
+class CallbackPathError(SystemExit):
+    """A ``--callback``/``--batch-upload-handler`` path that cannot be loaded: exit code 2 (a
+    usage error, as argparse uses), with a one-line message (``str()``) already printed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _load_callable(path: str, option: str = "--callback") -> Any:
+    """``package.module:function`` → the function. A malformed path, a module that cannot be
+    imported (missing, or failing with ImportError/SyntaxError) or a missing or non-callable
+    attribute prints one line to stderr, naming what and why, and raises ``CallbackPathError``
+    (exit code 2); the user's traceback is of no help for a typo in a command line. Any other
+    exception raised while importing the user's module propagates with its traceback."""
+
+    def fail(message: str) -> CallbackPathError:
+        print(f"da-app: {message}", file=sys.stderr)
+        return CallbackPathError(message)
+
     mod, _, attr = path.partition(":")
     if not mod or not attr:
-        raise SystemExit(f"--callback must look like package.module:function (got {path!r})")
-    return getattr(importlib.import_module(mod), attr)
+        raise fail(f"{option} must look like package.module:function (got {path!r})")
+    try:
+        module = importlib.import_module(mod)
+    except (ImportError, SyntaxError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        raise fail(f"{option} {path}: cannot import module {mod!r} ({reason})") from None
+    try:
+        fn = getattr(module, attr)
+    except AttributeError:
+        where = getattr(module, "__file__", None) or mod
+        raise fail(f"{option} {path}: module {mod!r} ({where}) has no {attr!r}") from None
+    if not callable(fn):
+        raise fail(f"{option} {path}: {attr!r} is a {type(fn).__name__}, not a function")
+    return fn
+
+
+def demo_log_file() -> str:
+    """Where the demo logs by default: ``DATA_ANALYSIS_LOG`` if set, else ``demo.log`` in the
+    active virtualenv (``<venv>/log/``), else in the temporary directory; never the working
+    directory."""
+    env = os.getenv("DATA_ANALYSIS_LOG")
+    if env:
+        return env
+    if sys.prefix != sys.base_prefix:
+        return os.path.join(sys.prefix, "log", "demo.log")
+    return os.path.join(tempfile.gettempdir(), "da-app-demo.log")
+
+
+def _add_demo_parser(sub: Any) -> None:
+    d = sub.add_parser(
+        "demo",
+        help="run every module on the in-memory bus with simulated stations",
+        description="Runs the nine modules of the default catalog in one process on the "
+        "in-memory bus, fed by simulated stations; shows a live table and a final summary.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d.add_argument("--stations", type=int, default=50, help="simulated stations")
+    d.add_argument(
+        "--duration", type=float, default=20.0, help="wall-clock seconds to run (Ctrl-C stops)"
+    )
+    d.add_argument(
+        "--acceleration",
+        type=float,
+        default=10.0,
+        help="simulated seconds per wall-clock second (batch timeouts and expiry follow it)",
+    )
+    d.add_argument(
+        "--max-workers", type=int, default=8, help="callback threads per module (nine modules)"
+    )
+    d.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between refreshes of the figures"
+    )
+    d.add_argument(
+        "--view",
+        choices=("auto", "table", "plain"),
+        default="auto",
+        help="table: redraw a live table in place; plain: one line per interval; "
+        "auto: the table on a terminal, plain lines otherwise",
+    )
+    d.add_argument(
+        "--log-file",
+        default=demo_log_file(),
+        help="the log file (DATA_ANALYSIS_LOG if set, else in the virtualenv or temp directory)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="da-app", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="run every module on the in-memory bus with simulated stations")
-    d.add_argument("--stations", type=int, default=50)
-    d.add_argument("--duration", type=float, default=20.0, help="wall seconds (Ctrl-C stops too)")
-    d.add_argument("--acceleration", type=float, default=10.0, help="simulated seconds per second")
-    d.add_argument("--max-workers", type=int, default=8)
+    _add_demo_parser(sub)
     r = sub.add_parser("run", help="run one module from a config file and a callback")
     r.add_argument("--config", help="YAML or config.py (default: DATA_ANALYSIS_CONFIG or ./)")
     r.add_argument("--module", default=None, help="module name (default: load_prediction)")
@@ -55,10 +137,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from da_app.logconfig import configure_logging
 
     if args.command == "demo":
-        configure_logging(console=False)
+        configure_logging(console=False, log_file=args.log_file)
         from da_app.demo import run_demo
 
-        run_demo(args.stations, args.duration, args.acceleration, args.max_workers)
+        live = {"auto": None, "table": True, "plain": False}[args.view]
+        run_demo(
+            args.stations,
+            args.duration,
+            args.acceleration,
+            args.max_workers,
+            interval=args.interval,
+            live=live,
+            log_file=os.path.abspath(args.log_file),
+        )
         return 0
     if args.command == "run":
         from da_app.settings import Settings
@@ -78,7 +169,11 @@ def _run(args: argparse.Namespace) -> int:
     from da_app.services import AsyncDataAnalysisService, DataAnalysisService
 
     callback = _load_callable(args.callback)
-    handler = _load_callable(args.batch_upload_handler) if args.batch_upload_handler else None
+    handler = (
+        _load_callable(args.batch_upload_handler, "--batch-upload-handler")
+        if args.batch_upload_handler
+        else None
+    )
     try:
         if args.use_async:
             import asyncio

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -50,6 +51,8 @@ class StationSimulator:
         self._base_load = {s: 40 + self.rng.random() * 120 for s in self.ids}
         self.sent = 0
         self.bad_sent = 0
+        self.bad_by_topic: Counter[str] = Counter()
+        """Corrupted records sent, by topic (their sum is ``bad_sent``)."""
 
     def initial(self) -> Iterator[tuple[str, str | None, Any]]:
         """Messages sent once at start: parameters, calendar, prices, weather, 7-day history."""
@@ -109,9 +112,11 @@ class StationSimulator:
                     due += period
                 self._next[key] = due
 
-    def maybe_corrupt(self, value: bytes) -> bytes:
+    def maybe_corrupt(self, value: bytes, topic: str = "") -> bytes:
+        """``value``, or with probability ``bad_ratio`` its first half (counted per topic)."""
         if self.rng.random() < self.bad_ratio:
             self.bad_sent += 1
+            self.bad_by_topic[topic] += 1
             return value[: len(value) // 2]  # truncated JSON: bad input for the dead-letter topic
         return value
 

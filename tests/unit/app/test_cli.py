@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from da_app.demo import run_demo
-from da_app.main import main
+from da_app.main import _load_callable, main
 
 
 def test_demo_runs_every_module_and_prints_a_final_summary() -> None:
@@ -41,6 +44,42 @@ def test_demo_runs_every_module_and_prints_a_final_summary() -> None:
 def test_run_rejects_a_malformed_callback_path() -> None:
     with pytest.raises(SystemExit, match=r"package\.module:function"):
         main(["run", "--callback", "no_colon_here"])
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("nope.missing:fn", "cannot import module 'nope.missing' (ModuleNotFoundError: No module"),
+        ("json:no_such_fn", "module 'json' ("),
+        ("json:__doc__", "'__doc__' is a str, not a function"),
+    ],
+)
+def test_a_bad_callback_path_is_one_clear_line_and_exit_code_2(
+    path: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _load_callable(path)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one line, no traceback
+    assert err.startswith(f"da-app: --callback {path}: ")
+    assert says in err
+
+
+def test_a_bad_callback_path_from_the_command_line_prints_no_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "DATA_ANALYSIS_LOG": str(tmp_path / "app.log")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "da_app", "run", "--callback", "nope.missing:fn"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert "Traceback" not in proc.stderr
+    # the configuration is loaded first: whatever it says, a bad path costs one line, not 20
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.returncode == 2
 
 
 def test_run_reports_an_invalid_configuration_with_exit_code_2(
