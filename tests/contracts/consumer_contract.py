@@ -415,6 +415,29 @@ class ConsumerContract:
         assert sorted((r.partition, r.offset) for r in records) == [(0, 0), (0, 1), (1, 0), (1, 1)]
         assert consumer.assignment() == set()
 
+    def test_assign_again_adds_partitions_and_keeps_the_positions_of_the_others(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: ConsumerFactory,
+        make_producer: ProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(2)
+        tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+        producer = make_producer()
+        produce_all(producer, _numbered(topic, 2, "a", partition=0), wait_timeout)
+        produce_all(producer, _numbered(topic, 2, "b", partition=1), wait_timeout)
+        consumer = make_consumer(unique_name("group"))
+        consumer.assign([tp0])
+        first = poll_until(consumer, lambda rs: len(rs) >= 2, wait_timeout)
+
+        consumer.assign([tp0, tp1])
+        more = poll_until(consumer, lambda rs: len(rs) >= 2, wait_timeout)
+        more += consumer.poll(0.2)
+
+        assert values(first) == [b"a0", b"a1"]
+        assert values(more) == [b"b0", b"b1"]  # partition 0 is not read again
+
     def test_assign_leaves_no_committed_offsets(
         self,
         new_topic: TopicFactory,
