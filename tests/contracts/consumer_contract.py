@@ -9,9 +9,6 @@ end state and on which callbacks happened, not on the exact sequence of callback
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
 from da_core.ports import Clock
@@ -33,6 +30,7 @@ from tests.contracts.support import (
     unique_name,
     values,
 )
+from tests.support.waiting import async_wait_for, wait_for
 
 HEADERS = (("trace-id", b"abc-123"), ("source", b"contract"))
 
@@ -168,9 +166,13 @@ class ConsumerContract:
 
         consumer.create_topics([existing, fresh], 3)
 
-        deadline = time.monotonic() + wait_timeout
-        while len(consumer.partitions_for(fresh)) != 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(
+            lambda: len(consumer.partitions_for(fresh)) == 3,
+            wait_timeout,
+            what=f"the 3 partitions of {fresh}",
+            interval=0.1,
+            observe=lambda: consumer.partitions_for(fresh),
+        )
         assert sorted(consumer.partitions_for(fresh)) == [0, 1, 2]
         assert sorted(consumer.partitions_for(existing)) == [0, 1]
         consumer.create_topics([fresh], 3)  # again: nothing to do, no error
@@ -253,13 +255,13 @@ class ConsumerContract:
         # Produce fresh records until one arrives: when "latest" is resolved is up to the
         # backend, but nothing produced before the subscription may ever show up.
         received: list[bytes | None] = []
-        deadline = time.monotonic() + wait_timeout
-        sent = 0
-        while not any(v is not None and v.startswith(b"new") for v in received):
-            assert time.monotonic() < deadline, "no fresh record arrived"
-            produce_all(producer, [OutboundRecord(topic, f"new{sent}".encode())], wait_timeout)
-            sent += 1
-            received += values(consumer.poll(0.1))
+
+        def fresh_arrived() -> bool:
+            produce_all(producer, [OutboundRecord(topic, b"new")], wait_timeout)
+            received.extend(values(consumer.poll(0.1)))
+            return b"new" in received
+
+        wait_for(fresh_arrived, wait_timeout, what="a fresh record", interval=0)
 
         assert not [v for v in received if v is not None and v.startswith(b"old")]
 
@@ -412,6 +414,29 @@ class ConsumerContract:
 
         assert sorted((r.partition, r.offset) for r in records) == [(0, 0), (0, 1), (1, 0), (1, 1)]
         assert consumer.assignment() == set()
+
+    def test_assign_again_adds_partitions_and_keeps_the_positions_of_the_others(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: ConsumerFactory,
+        make_producer: ProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(2)
+        tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+        producer = make_producer()
+        produce_all(producer, _numbered(topic, 2, "a", partition=0), wait_timeout)
+        produce_all(producer, _numbered(topic, 2, "b", partition=1), wait_timeout)
+        consumer = make_consumer(unique_name("group"))
+        consumer.assign([tp0])
+        first = poll_until(consumer, lambda rs: len(rs) >= 2, wait_timeout)
+
+        consumer.assign([tp0, tp1])
+        more = poll_until(consumer, lambda rs: len(rs) >= 2, wait_timeout)
+        more += consumer.poll(0.2)
+
+        assert values(first) == [b"a0", b"a1"]
+        assert values(more) == [b"b0", b"b1"]  # partition 0 is not read again
 
     def test_assign_leaves_no_committed_offsets(
         self,
@@ -723,10 +748,260 @@ class AsyncConsumerContract:
 
         await consumer.create_topics([existing, fresh], 3)
 
-        deadline = time.monotonic() + wait_timeout
-        while len(await consumer.partitions_for(fresh)) != 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        async def created() -> bool:
+            return len(await consumer.partitions_for(fresh)) == 3
+
+        await async_wait_for(created, wait_timeout, what=f"the 3 partitions of {fresh}")
         assert sorted(await consumer.partitions_for(fresh)) == [0, 1, 2]
         assert sorted(await consumer.partitions_for(existing)) == [0, 1]
         await consumer.create_topics([fresh], 3)
         assert sorted(await consumer.partitions_for(fresh)) == [0, 1, 2]
+
+    # -- what the sync contract also asks (same names, awaited) ---------------------------------
+
+    async def test_records_with_the_same_key_are_consumed_from_one_partition(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(3)
+        keys = [f"station-{i}".encode() for i in range(8)]
+        sent = [OutboundRecord(topic, b"x", key=key) for _ in range(3) for key in keys]
+        await send_all(await make_producer(), sent)
+        consumer = await make_consumer(unique_name("group"))
+        await consumer.subscribe([topic])
+
+        records = await apoll_until(consumer, lambda rs: len(rs) >= len(sent), wait_timeout)
+
+        partitions_of = {key: {r.partition for r in records if r.key == key} for key in keys}
+        assert all(len(partitions) == 1 for partitions in partitions_of.values()), partitions_of
+
+    async def test_committed_returns_the_last_commit_and_none_where_nothing_was_committed(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(2)
+        tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+        await send_all(await make_producer(), _numbered(topic, 5, partition=0))
+        consumer = await make_consumer(unique_name("group"))
+        await consumer.subscribe([topic])
+        await apoll_until(consumer, lambda rs: len(rs) >= 5, wait_timeout)
+
+        await consumer.commit({tp0: 3})
+        await consumer.commit({tp0: 5})
+
+        assert await consumer.committed([tp0, tp1]) == {tp0: 5, tp1: None}
+
+    async def test_earliest_reads_records_produced_before_joining(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(1)
+        await send_all(await make_producer(), _numbered(topic, 3, "old"))
+        consumer = await make_consumer(unique_name("group"), auto_offset_reset="earliest")
+        await consumer.subscribe([topic])
+
+        records = await apoll_until(consumer, lambda rs: len(rs) >= 3, wait_timeout)
+
+        assert values(records) == [b"old0", b"old1", b"old2"]
+
+    async def test_latest_skips_records_produced_before_joining(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(1)
+        producer = await make_producer()
+        await send_all(producer, _numbered(topic, 3, "old"))
+        consumer = await make_consumer(unique_name("group"), auto_offset_reset="latest")
+        await consumer.subscribe([topic])
+        received: list[bytes | None] = []
+
+        async def fresh_arrived() -> bool:
+            # when "latest" is resolved is up to the backend: keep sending until one arrives
+            await send_all(producer, [OutboundRecord(topic, b"new")])
+            received.extend(values(await consumer.poll(0.1)))
+            return b"new" in received
+
+        await async_wait_for(fresh_arrived, wait_timeout, what="a fresh record", interval=0)
+
+        assert not [v for v in received if v is not None and v.startswith(b"old")]
+
+    async def test_closing_a_member_revokes_its_partitions_through_its_listener(
+        self, new_topic: TopicFactory, make_consumer: AsyncConsumerFactory, wait_timeout: float
+    ) -> None:
+        topic = new_topic(2)
+        every = {TopicPartition(topic, p) for p in range(2)}
+        consumer = await make_consumer(unique_name("group"))
+        listener = RecordingListener()
+        await consumer.subscribe([topic], listener)
+        await apoll_until(consumer, lambda rs: consumer.assignment() == every, wait_timeout)
+
+        await consumer.close()
+
+        assert listener.events[-1] == ("revoked", frozenset(every))
+        assert consumer.assignment() == set()
+
+    async def test_closing_twice_is_harmless_and_tells_the_listener_once(
+        self, new_topic: TopicFactory, make_consumer: AsyncConsumerFactory, wait_timeout: float
+    ) -> None:
+        topic = new_topic(1)
+        consumer = await make_consumer(unique_name("group"))
+        listener = RecordingListener()
+        await consumer.subscribe([topic], listener)
+        await apoll_until(consumer, lambda rs: bool(consumer.assignment()), wait_timeout)
+
+        await consumer.close()
+        await consumer.close()
+
+        assert [kind for kind, _ in listener.events] == ["assigned", "revoked"]
+
+    async def test_the_listener_hears_of_the_assignment_from_inside_poll(
+        self, new_topic: TopicFactory, make_consumer: AsyncConsumerFactory, wait_timeout: float
+    ) -> None:
+        topic = new_topic(2)
+        every = {TopicPartition(topic, p) for p in range(2)}
+        consumer = await make_consumer(unique_name("group"))
+        listener = RecordingListener()
+        await consumer.subscribe([topic], listener)
+        assert listener.events == []
+
+        await apoll_until(consumer, lambda rs: consumer.assignment() == every, wait_timeout)
+
+        assert listener.assigned() == every
+
+    async def test_resume_delivers_the_paused_records_without_loss(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(2)
+        tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+        consumer = await make_consumer(unique_name("group"))
+        await consumer.subscribe([topic])
+        await apoll_until(consumer, lambda rs: consumer.assignment() == {tp0, tp1}, wait_timeout)
+        consumer.pause([tp0])
+        producer = await make_producer()
+        await send_all(producer, _numbered(topic, 3, "p0-", partition=0))
+        await send_all(producer, _numbered(topic, 3, "p1-", partition=1))
+        before = await apoll_until(consumer, lambda rs: len(in_partition(rs, 1)) >= 3, wait_timeout)
+
+        consumer.resume([tp0])
+        after = await apoll_until(consumer, lambda rs: len(in_partition(rs, 0)) >= 3, wait_timeout)
+
+        resumed = in_partition(before + after, 0)
+        assert [r.offset for r in resumed] == [0, 1, 2]
+        assert values(resumed) == [b"p0-0", b"p0-1", b"p0-2"]
+
+    async def test_assign_reads_every_partition_from_the_beginning_outside_the_group(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(2)
+        producer = await make_producer()
+        await send_all(producer, _numbered(topic, 2, "a", partition=0))
+        await send_all(producer, _numbered(topic, 2, "b", partition=1))
+        consumer = await make_consumer(unique_name("group"), auto_offset_reset="latest")
+
+        await consumer.assign(
+            [TopicPartition(topic, 0), TopicPartition(topic, 1)], from_beginning=True
+        )
+        records = await apoll_until(consumer, lambda rs: len(rs) >= 4, wait_timeout)
+
+        assert sorted((r.partition, r.offset) for r in records) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+        assert consumer.assignment() == set()
+
+    async def test_assign_again_adds_partitions_and_keeps_the_positions_of_the_others(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(2)
+        tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+        producer = await make_producer()
+        await send_all(producer, _numbered(topic, 2, "a", partition=0))
+        await send_all(producer, _numbered(topic, 2, "b", partition=1))
+        consumer = await make_consumer(unique_name("group"))
+        await consumer.assign([tp0])
+        first = await apoll_until(consumer, lambda rs: len(rs) >= 2, wait_timeout)
+
+        await consumer.assign([tp0, tp1])
+        more = await apoll_until(consumer, lambda rs: len(rs) >= 2, wait_timeout)
+        more += await consumer.poll(0.2)
+
+        assert values(first) == [b"a0", b"a1"]
+        assert values(more) == [b"b0", b"b1"]  # partition 0 is not read again
+
+    async def test_assign_from_the_end_skips_existing_records(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(1)
+        producer = await make_producer()
+        await send_all(producer, _numbered(topic, 3, "old"))
+        consumer = await make_consumer(unique_name("group"))
+
+        await consumer.assign([TopicPartition(topic, 0)], from_beginning=False)
+        await send_all(producer, _numbered(topic, 2, "new"))
+        records = await apoll_until(consumer, lambda rs: len(rs) >= 2, wait_timeout)
+        records += await consumer.poll(0.2)
+
+        assert values(records) == [b"new0", b"new1"]
+
+    async def test_lag_info_without_commits_counts_from_the_position(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(1)
+        await send_all(await make_producer(), _numbered(topic, 5))
+        consumer = await make_consumer(unique_name("group"))
+        await consumer.subscribe([topic])
+        await apoll_until(consumer, lambda rs: len(rs) >= 5, wait_timeout)
+
+        [lag] = await consumer.lag_info()
+
+        assert (lag.topic, lag.partition) == (topic, 0)
+        assert (lag.committed, lag.position, lag.high_watermark, lag.lag) == (None, 5, 5, 0)
+
+    async def test_lag_info_follows_the_high_watermark_as_records_arrive(
+        self,
+        new_topic: TopicFactory,
+        make_consumer: AsyncConsumerFactory,
+        make_producer: AsyncProducerFactory,
+        wait_timeout: float,
+    ) -> None:
+        topic = new_topic(1)
+        producer = await make_producer()
+        await send_all(producer, _numbered(topic, 5))
+        consumer = await make_consumer(unique_name("group"))
+        await consumer.subscribe([topic])
+        await apoll_until(consumer, lambda rs: len(rs) >= 5, wait_timeout)
+        await consumer.commit({TopicPartition(topic, 0): 5})
+
+        await send_all(producer, _numbered(topic, 4, "more"))
+        [lag] = await consumer.lag_info()
+
+        assert (lag.committed, lag.position, lag.high_watermark, lag.lag) == (5, 5, 9, 4)

@@ -6,12 +6,13 @@ which is refused) skips its tests unless the backend can provide one.
 
 from __future__ import annotations
 
-import time
+import asyncio
 
 import pytest
 
 from da_core.types import DeliveryReport, OutboundRecord
 from tests.contracts.support import AsyncProducerFactory, ProducerFactory, TopicFactory
+from tests.support.waiting import wait_for
 
 
 class ProducerContract:
@@ -58,13 +59,16 @@ class ProducerContract:
 
         producer.produce(OutboundRecord(topic, b"v"), reports.append)
         delivered_inside_produce = len(reports)
-        deadline = time.monotonic() + wait_timeout
-        served = 0
-        while not reports and time.monotonic() < deadline:
-            served += producer.poll(0.1)
+        served: list[int] = []
+
+        def reported() -> bool:
+            served.append(producer.poll(0.1))
+            return bool(reports)
+
+        wait_for(reported, wait_timeout, what="the delivery report", interval=0)
 
         assert delivered_inside_produce == 0
-        assert (served, len(reports)) == (1, 1)
+        assert (sum(served), len(reports)) == (1, 1)
 
     def test_reports_of_one_partition_carry_consecutive_offsets(
         self, new_topic: TopicFactory, make_producer: ProducerFactory, wait_timeout: float
@@ -221,3 +225,50 @@ class AsyncProducerContract:
         assert [r.ok for r in reports] == [True, False, True]
         assert reports[1].error
         assert [reports[0].offset, reports[2].offset] == [0, 1]
+
+    # -- what the sync contract also asks (same names, awaited) ---------------------------------
+
+    async def test_each_sent_record_gets_exactly_one_report(
+        self, new_topic: TopicFactory, make_producer: AsyncProducerFactory
+    ) -> None:
+        """Concurrent sends (one task each, as the service's uploads are) all resolve, each
+        to the report of its own record."""
+        topic = new_topic(3)
+        producer = await make_producer()
+        records = [OutboundRecord(topic, f"v{i}".encode()) for i in range(20)]
+
+        reports = await asyncio.gather(*(producer.send(record) for record in records))
+
+        assert [r.record for r in reports] == records
+        assert all(r.ok for r in reports)
+        assert len({(r.partition, r.offset) for r in reports}) == 20
+
+    async def test_an_explicit_partition_is_respected(
+        self, new_topic: TopicFactory, make_producer: AsyncProducerFactory
+    ) -> None:
+        topic = new_topic(3)
+        producer = await make_producer()
+
+        x = await producer.send(OutboundRecord(topic, b"x", key=b"k", partition=2))
+        y = await producer.send(OutboundRecord(topic, b"y", partition=1))
+
+        assert [(x.partition, x.offset), (y.partition, y.offset)] == [(2, 0), (1, 0)]
+
+    async def test_send_many_of_nothing_is_nothing(
+        self, make_producer: AsyncProducerFactory
+    ) -> None:
+        producer = await make_producer()
+
+        assert await producer.send_many([]) == []
+
+    async def test_closing_twice_is_harmless(
+        self, new_topic: TopicFactory, make_producer: AsyncProducerFactory
+    ) -> None:
+        topic = new_topic(1)
+        producer = await make_producer()
+        report = await producer.send(OutboundRecord(topic, b"v"))
+
+        await producer.close()
+        await producer.close()
+
+        assert report.ok

@@ -1,15 +1,16 @@
 """What the contract suites share: the factory types a backend provides, listeners that record
-rebalance callbacks, and polling helpers that wait on conditions with deadlines (no sleeps)."""
+rebalance callbacks, and polling helpers that wait on conditions with deadlines (no sleeps),
+built on ``tests.support.waiting``."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from da_core.ports import AsyncConsumer, AsyncProducer, Consumer, Producer
 from da_core.types import DeliveryReport, OutboundRecord, Record, TopicPartition
+from tests.support.waiting import async_wait_for, wait_for
 
 TopicFactory = Callable[[int], str]
 """``new_topic(partitions)``: create a topic no other test uses and return its name."""
@@ -72,11 +73,14 @@ def poll_until(
 ) -> list[Record]:
     """Poll until ``predicate(everything received so far)`` holds; fail at the deadline."""
     received: list[Record] = []
-    deadline = time.monotonic() + timeout
-    while not predicate(received):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; {_describe(received)}")
+
+    def probe() -> bool:
+        if predicate(received):
+            return True
         received.extend(consumer.poll(poll_timeout))
+        return predicate(received)
+
+    wait_for(probe, timeout, what="records", interval=0, observe=lambda: _describe(received))
     return received
 
 
@@ -90,12 +94,15 @@ def poll_many_until(
     """Poll each consumer in turn (so all of them serve their rebalances) until
     ``condition()``; returns what each received."""
     received: list[list[Record]] = [[] for _ in consumers]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+
+    def probe() -> bool:
+        if condition():
+            return True
         for i, consumer in enumerate(consumers):
             received[i].extend(consumer.poll(poll_timeout))
+        return condition()
+
+    wait_for(probe, timeout, what="a condition over several consumers", interval=0)
     return received
 
 
@@ -107,11 +114,16 @@ async def apoll_until(
     poll_timeout: float = 0.05,
 ) -> list[Record]:
     received: list[Record] = []
-    deadline = time.monotonic() + timeout
-    while not predicate(received):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; {_describe(received)}")
+
+    async def probe() -> bool:
+        if predicate(received):
+            return True
         received.extend(await consumer.poll(poll_timeout))
+        return predicate(received)
+
+    await async_wait_for(
+        probe, timeout, what="records", interval=0, observe=lambda: _describe(received)
+    )
     return received
 
 
@@ -123,12 +135,15 @@ async def apoll_many_until(
     poll_timeout: float = 0.05,
 ) -> list[list[Record]]:
     received: list[list[Record]] = [[] for _ in consumers]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+
+    async def probe() -> bool:
+        if condition():
+            return True
         for i, consumer in enumerate(consumers):
             received[i].extend(await consumer.poll(poll_timeout))
+        return condition()
+
+    await async_wait_for(probe, timeout, what="a condition over several consumers", interval=0)
     return received
 
 

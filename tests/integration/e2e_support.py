@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from tests.support.waiting import wait_for
+
 RT = "SCHEDULE-STATION-REALTIME-DATA"
 PARAM = "SCHEDULE-STATION-PARAM"
 OUT_LP = "MODULE-OUTPUT-LOAD_PREDICTION"
@@ -131,12 +133,14 @@ class TopicReader:
         return self.records
 
     def until(self, predicate: Callable[[list[Any]], bool], timeout: float = 60.0) -> list[Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.read(0.3)
-            if predicate(self.records):
-                return self.records
-        raise AssertionError(f"condition on {self.topic} not met within {timeout}s")
+        wait_for(
+            lambda: predicate(self.read(0.3)),
+            timeout,
+            what=f"a condition on {self.topic}",
+            interval=0,
+            observe=lambda: f"{len(self.records)} records",
+        )
+        return self.records
 
     def close(self) -> None:
         self.consumer.close()

@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -33,6 +32,8 @@ from typing import Any, NoReturn, Protocol, cast
 import pytest
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+
+from tests.support.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BROKER_SCRIPT = REPO_ROOT / "scripts" / "kafka_broker.py"
@@ -194,26 +195,28 @@ def wait_for_topic(
     admin: AdminClient, topic: str, partitions: int, timeout: float = TOPIC_TIMEOUT
 ) -> None:
     """Wait until the broker's metadata shows `topic` with all partitions led."""
-    deadline = time.monotonic() + timeout
     last = "no metadata yet"
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
+        nonlocal last
         try:
             metadata = admin.list_topics(topic=topic, timeout=5)
         except Exception as exc:
             last = str(exc)
-        else:
-            found = metadata.topics.get(topic)
-            if found is not None and found.error is None:
-                parts = found.partitions
-                if len(parts) == partitions and all(
-                    p.leader >= 0 and p.error is None for p in parts.values()
-                ):
-                    return
-                last = f"{len(parts)} partitions, leaders {[p.leader for p in parts.values()]}"
-            elif found is not None:
-                last = str(found.error)
-        time.sleep(0.1)
-    raise TimeoutError(f"topic {topic} not ready after {timeout:.0f} s: {last}")
+            return False
+        found = metadata.topics.get(topic)
+        if found is not None and found.error is None:
+            parts = found.partitions
+            if len(parts) == partitions and all(
+                p.leader >= 0 and p.error is None for p in parts.values()
+            ):
+                return True
+            last = f"{len(parts)} partitions, leaders {[p.leader for p in parts.values()]}"
+        elif found is not None:
+            last = str(found.error)
+        return False
+
+    wait_for(ready, timeout, what=f"topic {topic}", interval=0.1, observe=lambda: last)
 
 
 def create_topic(

@@ -37,6 +37,7 @@ from tests.contracts.support import (
 )
 from tests.integration.kafka_fixtures import TopicFactory as KafkaTopicFactory
 from tests.integration.test_confluent_contract import delete_records_before
+from tests.support.waiting import async_wait_for
 
 FAST_GROUP: dict[str, Any] = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500}
 FAST_PRODUCER: dict[str, Any] = {"linger_ms": 2}
@@ -188,9 +189,11 @@ class TestAiokafkaSpecifics(AiokafkaBackend):
         await two.subscribe([topic])
         committed_after_poll: list[TopicPartition] = []
         mark = len(one_listener.events)
-        deadline = time.monotonic() + wait_timeout
-        while not (two.assignment() and one.assignment() | two.assignment() == every):
-            assert time.monotonic() < deadline, "the second member got nothing"
+
+        async def split() -> bool:
+            nonlocal mark
+            if two.assignment() and one.assignment() | two.assignment() == every:
+                return True
             await one.poll(0.05)
             revoked = one_listener.revoked(since=mark)
             mark = len(one_listener.events)
@@ -198,6 +201,9 @@ class TestAiokafkaSpecifics(AiokafkaBackend):
                 await one.commit({tp: done[tp] for tp in revoked})  # must not raise
                 committed_after_poll.extend(revoked)
             await two.poll(0.05)
+            return False
+
+        await async_wait_for(split, wait_timeout, what="the second member's share", interval=0)
 
         assert set(committed_after_poll) >= two.assignment()
         assert await two.committed(sorted(every, key=lambda tp: tp.partition)) == done
@@ -306,9 +312,12 @@ class TestAiokafkaSpecifics(AiokafkaBackend):
         with caplog.at_level(logging.WARNING, logger="da_adapters.aiokafka"):
             await second.subscribe([topic])
             records = await apoll_until(second, lambda rs: len(rs) >= 5, wait_timeout)
-            deadline = time.monotonic() + wait_timeout
-            while not _warned(caplog, group, topic) and time.monotonic() < deadline:
+
+            async def warned() -> bool:
                 await second.poll(0.05)
+                return _warned(caplog, group, topic)
+
+            await async_wait_for(warned, wait_timeout, what="the out-of-range warning")
 
         assert [r.offset for r in records] == [5, 6, 7, 8, 9]
         assert _warned(caplog, group, topic), caplog.text

@@ -4,7 +4,6 @@ with confluent-kafka and with aiokafka."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -15,6 +14,7 @@ from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from tests.integration.kafka_fixtures import TopicFactory
+from tests.support.waiting import async_wait_for, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -116,13 +116,15 @@ def test_confluent_kafka_round_trip_and_committed_offsets(
     received: list[Row] = []
     try:
         consumer.subscribe([topic])
-        deadline = time.monotonic() + DEADLINE
-        while len(received) < RECORDS and time.monotonic() < deadline:
+
+        def all_received() -> bool:
             msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            received.append(_row(msg))
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                received.append(_row(msg))
+            return len(received) >= RECORDS
+
+        wait_for(all_received, DEADLINE, what=f"{RECORDS} records", interval=0)
         extra = consumer.poll(1.0)  # nothing beyond what was produced
         assert extra is None or extra.error() is not None
         assert sorted(received) == sorted(delivered)
@@ -167,11 +169,14 @@ async def test_aiokafka_round_trip_and_committed_offsets(
     await consumer.start()
     received: list[Row] = []
     try:
-        deadline = time.monotonic() + DEADLINE
-        while len(received) < RECORDS and time.monotonic() < deadline:
+
+        async def all_received() -> bool:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
                 received.extend((r.partition, r.offset, r.key, r.value) for r in records)
+            return len(received) >= RECORDS
+
+        await async_wait_for(all_received, DEADLINE, what=f"{RECORDS} records", interval=0)
         assert await consumer.getmany(timeout_ms=1000) == {}
         assert sorted(received) == sorted(delivered)
 

@@ -9,6 +9,7 @@ import pytest
 
 from da_app.services import DataAnalysisService
 from tests.integration.e2e_support import ensure_topic, produce, service_config, unique
+from tests.support.waiting import wait_for
 
 
 def _specs(burst: str, quiet: str) -> dict[str, Any]:
@@ -91,11 +92,7 @@ def test_get_lag_info_reports_real_offsets(kafka_bootstrap: str) -> None:
                 p["committed"] is not None and p["committed"] == p["high_watermark"] for p in parts
             )
 
-        deadline = threading.Event()
-        for _ in range(200):
-            if settled():
-                break
-            deadline.wait(0.1)
+        wait_for(settled, 20.0, what="every partition committed up to its end", interval=0.1)
         parts = svc.consumer.get_lag_info()[topic]
         assert sum(p["high_watermark"] for p in parts) == 30
         assert all(p["committed"] == p["high_watermark"] == p["current_offset"] for p in parts), (

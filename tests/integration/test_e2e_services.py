@@ -31,6 +31,7 @@ from tests.integration.e2e_support import (
     unique,
     write_yaml,
 )
+from tests.support.waiting import wait_for
 
 SAMPLES = ROOT / "src" / "da_app" / "samples"
 ADAPTERS = ["confluent", "aiokafka"]
@@ -401,12 +402,9 @@ def _stop(svc: Any) -> None:
 
 
 def _wait(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
+    """``wait_for`` under the name the tests use: true, or the test fails at the deadline."""
+    wait_for(predicate, timeout, what="the condition", interval=0.05)
+    return True
 
 
 class _AsyncInThread:

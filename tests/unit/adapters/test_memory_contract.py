@@ -138,3 +138,11 @@ class TestMemoryConsumerCooperative(SyncMemoryBackend, ConsumerContract):
     @pytest.fixture
     def broker(self) -> MemoryBroker:
         return MemoryBroker(ManualClock(), rebalance_protocol="cooperative")
+
+
+class TestAsyncMemoryConsumerCooperative(AsyncMemoryBackend, AsyncConsumerContract):
+    """The async contract with the cooperative rebalance protocol."""
+
+    @pytest.fixture
+    def broker(self) -> MemoryBroker:
+        return MemoryBroker(ManualClock(), rebalance_protocol="cooperative")

@@ -12,13 +12,16 @@ from .helpers import CAL, PARAM, RT, echo_window, param, realtime, rt_row
 
 def test_a_thousand_stations_are_processed_by_four_workers() -> None:
     ids = [f"S{i:04d}" for i in range(1000)]
+    before = set(threading.enumerate())  # count only the threads this service starts
     h = Harness("load_prediction", echo_window, max_workers=4)
     h.publish(PARAM, param(*ids))
     h.publish(RT, {"realTimeData": [rt_row(s, 0, 1.0) for s in ids]})
     h.run_until_idle(timeout=60)
+    started = set(threading.enumerate()) - before
+    h.stop()
     assert {r["station_id"] for r in h.results()} == set(ids)
     assert h.runner.max_workers == 4
-    assert threading.active_count() < 50  # no thread per station
+    assert len(started) <= 4, sorted(t.name for t in started)  # no thread per station
 
 
 def test_burst_while_running_gives_one_more_run_not_a_hundred() -> None:
