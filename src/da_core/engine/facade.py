@@ -15,10 +15,7 @@ acknowledged (or its batch had nothing to upload), or when the station drops the
 is acknowledged, source records of rekey routing when all their shares are. The ledger commits
 only the contiguous prefix of released records.
 
-The work is done by the package's parts, each one concern: ``intake`` (records → station data,
-dead letters, the field report), ``table`` over ``stations`` (scheduling over station data),
-``outbox`` (uploads, dead letters and shares with one backoff policy), ``encoding`` (output
-records), ``forwarding`` (rekey shares, colocation) and ``caches`` (this engine's memo tables).
+The work is done by the package's parts, one concern each (see ``da_core.engine``).
 """
 
 from __future__ import annotations
@@ -28,10 +25,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from da_core.batch_collector import BatchCollector, CompletedBatch, RunOutcome
+from da_core.batch_collector import BatchCollector, RunOutcome
 from da_core.config import Catalog, ModuleConfig
 from da_core.engine.caches import EngineCaches
-from da_core.engine.encoding import upload_records
 from da_core.engine.forwarding import Forwarder
 from da_core.engine.intake import Intake
 from da_core.engine.items import (
@@ -41,7 +37,6 @@ from da_core.engine.items import (
     RecordRef,
     StationRun,
     Upload,
-    release,
 )
 from da_core.engine.outbox import Outbox
 from da_core.engine.stations import StationData, StationStore
@@ -50,7 +45,7 @@ from da_core.module_input import ModuleInputPlan, assemble
 from da_core.offset_ledger import OffsetLedger
 from da_core.ports import JsonCodec
 from da_core.routing import Routing
-from da_core.types import OutboundRecord, Record, TopicPartition
+from da_core.types import Record, TopicPartition
 
 
 class Engine:
@@ -66,35 +61,18 @@ class Engine:
         sweep_interval: float | None = None,
         routing: Routing | None = None,
     ) -> None:
-        self._codec = codec
-        self.routing = routing if routing is not None else Routing()
-        self.stats = EngineStats()
-        self.ledger = OffsetLedger(catalog.commit)
+        self.routing = routing = routing if routing is not None else Routing()
+        self.stats = stats = EngineStats()
+        self.ledger = ledger = OffsetLedger(catalog.commit)
         """The offset ledger. Read-only for callers: tell the engine, not the ledger."""
-        self._ids = itertools.count(1)
-        self._caches = EngineCaches()
-        self._store = StationStore()
-        self._table = StationTable(self._store, self.ledger, self.stats, owns_station)
-        self._outbox = Outbox(self.ledger, self.stats)
-        self._forwarder = Forwarder(
-            self.routing,
-            self._outbox.forwards,
-            self.ledger,
-            self.stats,
-            self._caches,
-            codec,
-            self._ids,
-        )
+        self._ids = ids = itertools.count(1)  # one sequence: runs, uploads, dead letters, shares
+        self._caches = caches = EngineCaches()
+        self._store = store = StationStore()
+        self._table = table = StationTable(store, ledger, stats, owns_station)
+        self._outbox = out = Outbox(catalog.module(module), ledger, stats, codec, ids)
+        self._forwarder = fwd = Forwarder(routing, out.forwards, ledger, stats, caches, codec, ids)
         self._intake = Intake(
-            self._table,
-            self._store,
-            self._forwarder,
-            self._outbox.dead_letters,
-            self.ledger,
-            self.stats,
-            self._caches,
-            codec,
-            self._ids,
+            table, store, fwd, out.dead_letters, ledger, stats, caches, codec, ids
         )
         self._running_runs: dict[int, tuple[StationRun, list[RecordRef]]] = {}
         self._sweep_interval_arg = sweep_interval
@@ -113,7 +91,7 @@ class Engine:
         self.plan = ModuleInputPlan.build(catalog, module)
         self._intake.configure(catalog, self.module, self.routing)
         self._table.configure(self.module, self._intake.inputs)
-        self._outbox.module = self.module.name
+        self._outbox.module = self.module
         self._expire = catalog.data_expire_seconds
         self._ttls = {t: catalog.expire_of(t) for t in self.module.inputs}
         self._sweep_interval = (
@@ -302,7 +280,7 @@ class Engine:
             self._last_sweep = now
             self.sweep(now)
         for batch in self.collector.poll(now):
-            self._complete(batch, now)
+            self._outbox.complete(batch, now)
 
     @property
     def open_batches(self) -> int:
@@ -313,7 +291,7 @@ class Engine:
         still running are carried. Returns how many batches were completed."""
         batches = self.collector.drain(now)
         for batch in batches:
-            self._complete(batch, now)
+            self._outbox.complete(batch, now)
         return len(batches)
 
     def sweep(self, now: float) -> int:
@@ -321,32 +299,6 @@ class Engine:
         return self._table.sweep(now, self._expire, self._ttls)
 
     # ------------------------------------------------------------------ batches and the outbox
-
-    def _complete(self, batch: CompletedBatch[list[RecordRef]], now: float) -> None:
-        stats = self.stats
-        stats.batches_completed += 1
-        if batch.timed_out:
-            stats.batches_timed_out += 1
-        refs = [r for a in batch.attachments if a for r in a]
-        if not batch.uploadable:
-            stats.batches_empty += 1
-            release(refs, self.ledger, stats)
-            return
-        sizes = stats.batch_sizes
-        sizes[len(batch.results)] = sizes.get(len(batch.results), 0) + 1
-        upload = Upload(
-            upload_id=next(self._ids),
-            batch_id=batch.batch_id,
-            module=self.module.name,
-            results=batch.results,
-            records=self._records_for(batch, now),
-        )
-        self._outbox.uploads.add(upload.upload_id, upload, refs)
-
-    def _records_for(
-        self, batch: CompletedBatch[list[RecordRef]], now: float
-    ) -> tuple[OutboundRecord, ...]:
-        return upload_records(self.module, batch.batch_id, batch.results, self._codec, now)
 
     def take_uploads(self, now: float) -> list[Upload]:
         """Uploads to perform now (new ones and retries whose backoff has passed)."""

@@ -1,5 +1,6 @@
 """The outbox: everything the engine wants produced (uploads, dead letters, forwarded shares),
-with one backoff policy type for retrying what the broker refused.
+with one backoff policy type for retrying what the broker refused; completed batches become
+uploads here (their records encoded by ``encoding``).
 
 Each kind is a ``Lane``. Every entry of a lane is in exactly one of three places: new (FIFO,
 handed out in order), waiting for its retry (a heap by due time), or handed out (awaiting the
@@ -13,13 +14,17 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, Protocol, TypeVar
 
 import attrs
 
+from da_core.batch_collector import CompletedBatch
+from da_core.config import ModuleConfig
+from da_core.engine.encoding import upload_records
 from da_core.engine.items import DeadLetter, EngineStats, Forward, RecordRef, Upload, release
 from da_core.offset_ledger import OffsetLedger
+from da_core.ports import JsonCodec
 
 log = logging.getLogger("da_core.engine")
 
@@ -142,18 +147,52 @@ class Lane(Generic[T]):
 
 
 class Outbox:
-    """The three lanes and their completions (stats, logs, releases)."""
+    """The three lanes, completed batches into uploads, and the completions (stats, logs,
+    releases)."""
 
-    def __init__(self, ledger: OffsetLedger, stats: EngineStats) -> None:
+    def __init__(
+        self,
+        module: ModuleConfig,
+        ledger: OffsetLedger,
+        stats: EngineStats,
+        codec: JsonCodec,
+        ids: Iterator[int],
+    ) -> None:
         self.uploads: Lane[Upload] = Lane(UPLOAD_BACKOFF)
         self.dead_letters: Lane[DeadLetter] = Lane(DEAD_LETTER_BACKOFF)
         self.forwards: Lane[Forward] = Lane(FORWARD_BACKOFF)
         self.upload_failing_since: float | None = None
         """When the current run of failed uploads began (None: the last one succeeded)."""
-        self.module = ""
-        """The module's name, for log records."""
+        self.module = module
+        """The module whose results are uploaded (replaced by a reconfiguration)."""
         self._ledger = ledger
         self._stats = stats
+        self._codec = codec
+        self._ids = ids
+
+    def complete(self, batch: CompletedBatch[list[RecordRef]], now: float) -> None:
+        """A batch is complete: queue its upload holding its members' references, or release
+        them at once when it has no results to upload."""
+        stats = self._stats
+        stats.batches_completed += 1
+        if batch.timed_out:
+            stats.batches_timed_out += 1
+        refs = [r for a in batch.attachments if a for r in a]
+        if not batch.uploadable:
+            stats.batches_empty += 1
+            release(refs, self._ledger, stats)
+            return
+        sizes = stats.batch_sizes
+        sizes[len(batch.results)] = sizes.get(len(batch.results), 0) + 1
+        module = self.module
+        upload = Upload(
+            upload_id=next(self._ids),
+            batch_id=batch.batch_id,
+            module=module.name,
+            results=batch.results,
+            records=upload_records(module, batch.batch_id, batch.results, self._codec, now),
+        )
+        self.uploads.add(upload.upload_id, upload, refs)
 
     def upload_done(self, upload_id: int, ok: bool, now: float, error: str | None) -> None:
         if ok:
@@ -177,7 +216,7 @@ class Outbox:
             up.attempt,
             error,
             delay,
-            extra={"batch_id": up.batch_id, "da_module": self.module},
+            extra={"batch_id": up.batch_id, "da_module": self.module.name},
         )
 
     def dead_letter_done(self, dl_id: int, ok: bool, now: float) -> None:
@@ -199,7 +238,7 @@ class Outbox:
             dl.source.offset,
             dl.attempt,
             delay,
-            extra={"topic": dl.source.topic, "da_module": self.module},
+            extra={"topic": dl.source.topic, "da_module": self.module.name},
         )
 
     def forward_done(self, fwd_id: int, ok: bool, now: float, error: str | None) -> None:
@@ -221,5 +260,5 @@ class Outbox:
             fw.attempt,
             error,
             delay,
-            extra={"topic": fw.record.topic, "da_module": self.module},
+            extra={"topic": fw.record.topic, "da_module": self.module.name},
         )
