@@ -1,7 +1,8 @@
 """Extractors: split one record of a topic into per-station items, sanitising fields.
 
 ``extract(topic, record, codec) -> Extraction``; see ``docs/internals.md`` ("Extractors").
-Plans are compiled once per ``TopicConfig`` object (``compile_topic``) and cached.
+Plans are compiled once per ``TopicConfig`` object and cached in a ``PlanCache``: each engine
+passes its own; callers that pass none share ``DEFAULT_PLANS``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from da_core.extractors.items import (
     Rejection,
     StationItem,
 )
-from da_core.extractors.plan import TopicPlan, compile_topic, expected_fields
+from da_core.extractors.plan import (
+    DEFAULT_PLANS,
+    PlanCache,
+    TopicPlan,
+    compile_topic,
+    expected_fields,
+)
 
 __all__ = [
+    "DEFAULT_PLANS",
     "EMPTY_VALUE",
     "MISSING_STATION_ID",
     "NOT_JSON",
@@ -32,6 +40,7 @@ __all__ = [
     "WRONG_SHAPE",
     "Extraction",
     "FieldReport",
+    "PlanCache",
     "Rejection",
     "StationItem",
     "TopicPlan",

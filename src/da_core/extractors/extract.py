@@ -13,21 +13,25 @@ from da_core.extractors.items import (
     FieldReport,
     reject,
 )
-from da_core.extractors.plan import _PLANS, compile_topic, expected_fields
+from da_core.extractors.plan import DEFAULT_PLANS, PlanCache, expected_fields
 from da_core.ports import JsonCodec
 from da_core.types import Record
 
 PREVIEW_BYTES = 60
 
 
-def extract(topic: TopicConfig, record: Record, codec: JsonCodec) -> Extraction:
-    """Decode ``record.value`` with ``codec`` and split it per the topic's extractor.
+def extract(
+    topic: TopicConfig, record: Record, codec: JsonCodec, plans: PlanCache | None = None
+) -> Extraction:
+    """Decode ``record.value`` with ``codec`` and split it per the topic's extractor, with the
+    topic's plan from ``plans`` (default: the module-level ``DEFAULT_PLANS``).
 
     Never raises for any value: bad input comes back as ``Extraction.rejection``.
     """
-    plan = _PLANS.get(id(topic))
+    cache = DEFAULT_PLANS if plans is None else plans
+    plan = cache.plans.get(id(topic))  # PlanCache.get inlined: once per record
     if plan is None or plan.topic is not topic:
-        plan = compile_topic(topic)
+        plan = cache.get(topic)
     data = record.value
     if not data:
         return reject(EMPTY_VALUE, "the record has no value" if data is None else "empty value")

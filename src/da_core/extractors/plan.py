@@ -1,7 +1,8 @@
 """Compiled per-topic extraction plans: everything ``extract`` needs, worked out once.
 
-``TopicConfig`` holds dicts and is not hashable, so plans are cached by ``id(topic)`` and the
-entry is only used while it still refers to the very same object.
+``TopicConfig`` holds dicts and is not hashable, so a ``PlanCache`` keys plans by ``id(topic)``
+and uses an entry only while it still refers to the very same object. Each engine owns its
+cache; calls that pass none share one module-level default cache (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -185,16 +186,39 @@ def build_plan(topic: TopicConfig) -> TopicPlan:
     )
 
 
-_PLANS: dict[int, TopicPlan] = {}
+class PlanCache:
+    """Compiled plans by topic object, at most ``size`` of them (cleared whole when full: the
+    catalog's topics are few, so only a stream of throw-away ``TopicConfig``s ever fills it).
 
+    Invariant: ``plans[id(t)].topic is t`` for every live entry that ``get`` returns; an entry
+    whose id was reused by another object is replaced on its next ``get``."""
 
-def compile_topic(topic: TopicConfig) -> TopicPlan:
-    """The topic's plan, compiled on first use and cached while the same object is used."""
-    plan = _PLANS.get(id(topic))
-    if plan is not None and plan.topic is topic:
+    __slots__ = ("plans", "size")
+
+    def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
+        self.plans: dict[int, TopicPlan] = {}
+        """``id(topic)`` -> plan; read directly by ``extract`` on its hot path."""
+        self.size = size
+
+    def get(self, topic: TopicConfig) -> TopicPlan:
+        """The topic's plan, compiled on first use and cached while the same object is used."""
+        plan = self.plans.get(id(topic))
+        if plan is not None and plan.topic is topic:
+            return plan
+        plan = build_plan(topic)
+        if len(self.plans) >= self.size:
+            self.plans.clear()
+        self.plans[id(topic)] = plan
         return plan
-    plan = build_plan(topic)
-    if len(_PLANS) >= PLAN_CACHE_SIZE:
-        _PLANS.clear()
-    _PLANS[id(topic)] = plan
-    return plan
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+
+DEFAULT_PLANS = PlanCache()
+"""The cache of callers that pass none (tests, benchmarks, tools); engines bring their own."""
+
+
+def compile_topic(topic: TopicConfig, cache: PlanCache | None = None) -> TopicPlan:
+    """The topic's plan from ``cache`` (default: ``DEFAULT_PLANS``), compiled on first use."""
+    return (DEFAULT_PLANS if cache is None else cache).get(topic)

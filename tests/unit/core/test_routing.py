@@ -30,7 +30,7 @@ def rt_many(*sids: str, hour: str = "10", avg: float = 1.0) -> dict[str, Any]:
 
 def rekey_engine(partitions: int = 4, module: str = "load_prediction") -> Engine:
     eng = Engine(default_catalog(), module, CODEC, routing=Routing(mode="rekey", group=GROUP))
-    eng.rekey_partitions = partitions
+    eng.set_rekey_partitions(partitions)
     return eng
 
 
