@@ -1,15 +1,23 @@
-"""The composition root: one declarative container that picks adapters from configuration.
+"""The composition root: the declarative containers that build a service's object graph.
 
-``Container.adapter`` (``memory``, ``confluent`` or ``aiokafka``) selects the consumer and
-producer factories through ``providers.Selector``. Nothing is built at import time: services
-create a container per instance, and tests override providers with
-``with container.clock.override(ManualClock(...)):``.
+Settings → Catalog → Routing → Engine → clients → runner → servers. A service supplies three
+inputs once (``settings``, ``options``, ``catalog_builder``: see ``ServiceContainer.inputs``);
+every other provider is derived from them and named after what it provides. ``clients`` is a
+``Selector`` on the adapter name: ``Container`` (the sync service's) knows ``memory`` and
+``confluent``, ``AsyncContainer`` knows ``memory`` and ``aiokafka``, and each answers the other
+kind's adapter with a ``ConfigError`` instead of building a client of the wrong kind.
+
+Nothing is built at import time: a container instance copies the providers and builds on the
+first call; the singletons (catalog, routing, engine, clients) live as long as the instance.
+Tests override providers for a block, e.g. ``with container.clock.override(ManualClock())``,
+or pass ``clock=`` / ``broker=`` to the service, which overrides ``clock`` / ``memory_broker``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +25,28 @@ from dependency_injector import containers, providers
 
 from da_adapters.clock import SystemClock
 from da_adapters.codec import OrjsonCodec
-from da_adapters.memory import (
-    AsyncMemoryConsumer,
-    AsyncMemoryProducer,
-    MemoryBroker,
-    MemoryConsumer,
-    MemoryProducer,
+from da_adapters.memory import MemoryBroker
+from da_app.async_runner import AsyncRunner
+from da_app.clients import (
+    AiokafkaClients,
+    AsyncClients,
+    AsyncMemoryClients,
+    ConfluentClients,
+    MemoryClients,
+    SyncClients,
+    wrong_adapter,
 )
-from da_app.settings import KafkaSettings
-from da_core.errors import ConfigError
-from da_core.ports import Clock
+from da_app.http import OpsServers, start_servers
+from da_app.options import ServiceOptions
+from da_app.runner import BatchUploadHandler, Callback, ResultHandler, SyncRunner
+from da_app.settings import KafkaSettings, Settings
+from da_core.config import Catalog
+from da_core.engine import Engine
+from da_core.ports import Clock, JsonCodec
+from da_core.routing import Routing
+
+CatalogBuilder = Callable[[Catalog], Catalog]
+"""Turns the settings' catalog into the service's (its constructor arguments applied)."""
 
 _EMBEDDED_LOCK = threading.Lock()
 _EMBEDDED: MemoryBroker | None = None
@@ -56,82 +76,183 @@ def seed_broker(broker: MemoryBroker, folder: Path) -> int:
     return n
 
 
-def _confluent_consumer(**kwargs: Any) -> Any:
-    try:
-        from da_adapters.confluent import ConfluentConsumer
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ConfigError(f"adapter 'confluent' is not available: {exc}") from exc
-    return ConfluentConsumer(**kwargs)
+# ---------------------------------------------------------------- what the providers call
 
 
-def _confluent_producer(**kwargs: Any) -> Any:
-    try:
-        from da_adapters.confluent import ConfluentProducer
-    except ImportError as exc:  # pragma: no cover
-        raise ConfigError(f"adapter 'confluent' is not available: {exc}") from exc
-    return ConfluentProducer(**kwargs)
+def build_catalog(build: CatalogBuilder, settings: Settings, options: ServiceOptions) -> Catalog:
+    """The service's catalog; an unknown module is a ``ConfigError`` naming the known ones."""
+    catalog = build(settings.catalog)
+    catalog.module(options.module_name)
+    return catalog
 
 
-def _aiokafka_consumer(**kwargs: Any) -> Any:
-    try:
-        from da_adapters.aiokafka import AiokafkaConsumer
-    except ImportError as exc:  # pragma: no cover
-        raise ConfigError(f"adapter 'aiokafka' is not available: {exc}") from exc
-    return AiokafkaConsumer(**kwargs)
+def build_routing(settings: Settings, options: ServiceOptions) -> Routing:
+    svc = settings.service
+    return Routing(
+        mode=options.station_routing,
+        group=options.group_id,
+        topic_template=svc.rekey_topic_template,
+        partitions=svc.rekey_partitions,
+        replication_factor=svc.rekey_replication_factor,
+    )
 
 
-def _aiokafka_producer(**kwargs: Any) -> Any:
-    try:
-        from da_adapters.aiokafka import AiokafkaProducer
-    except ImportError as exc:  # pragma: no cover
-        raise ConfigError(f"adapter 'aiokafka' is not available: {exc}") from exc
-    return AiokafkaProducer(**kwargs)
+def build_engine(
+    catalog: Catalog, options: ServiceOptions, codec: JsonCodec, routing: Routing
+) -> Engine:
+    return Engine(catalog, options.module_name, codec, routing=routing)
 
 
-class Container(containers.DeclarativeContainer):
-    """Providers named after what they provide; ``adapter`` keys the selectors."""
+def build_sync_runner(
+    engine: Engine,
+    clients: SyncClients,
+    clock: Clock,
+    options: ServiceOptions,
+    callback: Callback,
+    result_handler: ResultHandler | None = None,
+    batch_upload_handler: BatchUploadHandler | None = None,
+) -> SyncRunner:
+    """A runner with fresh clients (a second consumer only when the module reads global
+    topics)."""
+    return SyncRunner(
+        engine,
+        clients.consumer(),
+        clients.producer(),
+        clock,
+        callback,
+        result_handler=result_handler,
+        batch_upload_handler=batch_upload_handler,
+        max_workers=options.max_workers,
+        poll_timeout=options.poll_timeout,
+        max_poll_records=options.max_poll_records,
+        drain_timeout=options.drain_timeout,
+        global_consumer=clients.consumer() if engine.global_topics else None,
+        multi_consumer_mode=options.multi_consumer_mode,
+    )
 
-    config = providers.Configuration()
-    adapter = providers.Object("memory")
-    kafka: providers.Object[KafkaSettings | None] = providers.Object(None)
-    group_id = providers.Object("data_analysis_group")
-    auto_offset_reset = providers.Object("latest")
+
+def build_async_runner(
+    engine: Engine,
+    clients: AsyncClients,
+    clock: Clock,
+    options: ServiceOptions,
+    callback: Callback,
+    result_handler: ResultHandler | None = None,
+    batch_upload_handler: BatchUploadHandler | None = None,
+) -> AsyncRunner:
+    """As ``build_sync_runner``, for asyncio."""
+    return AsyncRunner(
+        engine,
+        clients.consumer(),
+        clients.producer(),
+        clock,
+        callback,
+        result_handler=result_handler,
+        batch_upload_handler=batch_upload_handler,
+        max_concurrency=options.max_concurrency,
+        max_workers=options.max_workers,
+        poll_timeout=options.poll_timeout,
+        max_poll_records=options.max_poll_records,
+        drain_timeout=options.drain_timeout,
+        global_consumer=clients.consumer() if engine.global_topics else None,
+        multi_consumer_mode=options.multi_consumer_mode,
+    )
+
+
+def _adapter(options: ServiceOptions) -> str:
+    return options.adapter
+
+
+def _kafka(settings: Settings) -> KafkaSettings:
+    return settings.kafka
+
+
+# ---------------------------------------------------------------- the containers
+
+
+class ServiceContainer(containers.DeclarativeContainer):
+    """The providers both services share; ``Container`` and ``AsyncContainer`` add the
+    clients and the runner of their kind."""
+
+    # inputs, supplied by the service (``inputs``); unset, they raise when first needed
+    settings: providers.Dependency[Settings] = providers.Dependency(instance_of=Settings)
+    options: providers.Dependency[ServiceOptions] = providers.Dependency(instance_of=ServiceOptions)
+    catalog_builder: providers.Dependency[CatalogBuilder] = providers.Dependency()
 
     clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
-    codec = providers.Singleton(OrjsonCodec)
-    memory_broker = providers.Callable(embedded_broker, clock=clock)
+    codec: providers.Provider[JsonCodec] = providers.Singleton(OrjsonCodec)
+    catalog: providers.Provider[Catalog] = providers.Singleton(
+        build_catalog, catalog_builder, settings, options
+    )
+    routing: providers.Provider[Routing] = providers.Singleton(build_routing, settings, options)
+    engine: providers.Provider[Engine] = providers.Singleton(
+        build_engine, catalog, options, codec, routing
+    )
 
-    consumer = providers.Selector(
-        adapter,
-        memory=providers.Factory(
-            MemoryConsumer,
-            broker=memory_broker,
-            group_id=group_id,
-            auto_offset_reset=auto_offset_reset,
+    adapter: providers.Provider[str] = providers.Callable(_adapter, options)
+    kafka: providers.Provider[KafkaSettings] = providers.Callable(_kafka, settings)
+    memory_broker: providers.Provider[MemoryBroker] = providers.Singleton(
+        embedded_broker, clock=clock
+    )
+
+    # call with ``source=`` (the service whose status and metrics they answer)
+    servers: providers.Provider[OpsServers] = providers.Factory(
+        start_servers, plan=options.provided.servers
+    )
+
+    @staticmethod
+    def inputs(
+        settings: Settings, options: ServiceOptions, catalog_builder: CatalogBuilder
+    ) -> dict[str, providers.Provider[Any]]:
+        """The overrides that supply a container's three inputs (``override_providers``)."""
+        return {
+            "settings": providers.Object(settings),
+            "options": providers.Object(options),
+            "catalog_builder": providers.Object(catalog_builder),
+        }
+
+
+_S = ServiceContainer
+
+
+class Container(ServiceContainer):
+    """The sync service's container (``DataAnalysisService``)."""
+
+    clients: providers.Provider[SyncClients] = providers.Selector(
+        _S.adapter,
+        memory=providers.Singleton(
+            MemoryClients,
+            broker=_S.memory_broker,
+            group_id=_S.options.provided.group_id,
+            auto_offset_reset=_S.options.provided.auto_offset_reset,
         ),
-        confluent=providers.Factory(_confluent_consumer, settings=kafka, group_id=group_id),
-        aiokafka=providers.Factory(_confluent_consumer, settings=kafka, group_id=group_id),
-    )
-    producer = providers.Selector(
-        adapter,
-        memory=providers.Factory(MemoryProducer, broker=memory_broker),
-        confluent=providers.Factory(_confluent_producer, settings=kafka),
-        aiokafka=providers.Factory(_confluent_producer, settings=kafka),
-    )
-    async_consumer = providers.Selector(
-        adapter,
-        memory=providers.Factory(
-            AsyncMemoryConsumer,
-            broker=memory_broker,
-            group_id=group_id,
-            auto_offset_reset=auto_offset_reset,
+        confluent=providers.Singleton(
+            ConfluentClients, kafka=_S.kafka, group_id=_S.options.provided.group_id
         ),
-        aiokafka=providers.Factory(_aiokafka_consumer, settings=kafka, group_id=group_id),
-        confluent=providers.Factory(_aiokafka_consumer, settings=kafka, group_id=group_id),
+        aiokafka=providers.Callable(wrong_adapter, "aiokafka", asynchronous=False),
     )
-    async_producer = providers.Selector(
-        adapter,
-        memory=providers.Factory(AsyncMemoryProducer, broker=memory_broker),
-        aiokafka=providers.Factory(_aiokafka_producer, settings=kafka),
-        confluent=providers.Factory(_aiokafka_producer, settings=kafka),
+    # call with ``callback=`` (and ``result_handler=``, ``batch_upload_handler=``)
+    runner: providers.Provider[SyncRunner] = providers.Factory(
+        build_sync_runner, engine=_S.engine, clients=clients, clock=_S.clock, options=_S.options
+    )
+
+
+class AsyncContainer(ServiceContainer):
+    """The async service's container (``AsyncDataAnalysisService``)."""
+
+    clients: providers.Provider[AsyncClients] = providers.Selector(
+        _S.adapter,
+        memory=providers.Singleton(
+            AsyncMemoryClients,
+            broker=_S.memory_broker,
+            group_id=_S.options.provided.group_id,
+            auto_offset_reset=_S.options.provided.auto_offset_reset,
+        ),
+        aiokafka=providers.Singleton(
+            AiokafkaClients, kafka=_S.kafka, group_id=_S.options.provided.group_id
+        ),
+        confluent=providers.Callable(wrong_adapter, "confluent", asynchronous=True),
+    )
+    runner: providers.Provider[AsyncRunner] = providers.Factory(
+        build_async_runner, engine=_S.engine, clients=clients, clock=_S.clock, options=_S.options
     )

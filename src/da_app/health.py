@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from da_core.types import PartitionLag
+
+if TYPE_CHECKING:
+    from da_app.runner import RunnerStats
+    from da_core.engine import Engine
 
 
 @attrs.frozen
@@ -162,4 +166,56 @@ def status_document(snap: Snapshot, live: Probe, ready: Probe) -> dict[str, Any]
             "ready": ready.ok,
             "reasons": list(ready.body.get("reasons", [])),  # includes liveness reasons
         },
+    }
+
+
+def service_status(
+    *,
+    module: str,
+    adapter: str,
+    group_id: str,
+    routing_mode: str,
+    engine: Engine,
+    loop_alive: bool,
+    stats: RunnerStats | None,
+    now: float,
+    started_at: float | None,
+) -> dict[str, Any]:
+    """The guide's ``get_service_status()``: ``main_thread_alive``, ``consumer_alive``,
+    ``producer_alive``, ``station_count`` and more (counters, pending work, upload health,
+    commit age in seconds of the service clock). ``stats`` is None before the first start."""
+    eng = engine
+    last_commit = stats.last_commit_at if stats else None
+    return {
+        "module": module,
+        "adapter": adapter,
+        "group_id": group_id,
+        "main_thread_alive": bool(loop_alive),
+        "consumer_alive": bool(stats and stats.consumer_alive),
+        "producer_alive": bool(stats and stats.producer_alive),
+        "station_count": len(eng),
+        "running_stations": eng.running,
+        "queued_stations": eng.runnable,
+        "pending_uploads": eng.pending_uploads,
+        "upload_failing_since": eng.upload_failing_since,
+        "last_loop_at": stats.last_loop_at if stats else None,
+        "last_poll_error": stats.last_poll_error if stats else None,
+        "poll_errors": stats.poll_errors if stats else 0,
+        "last_commit_at": last_commit,
+        "commit_age_seconds": None if last_commit is None else now - last_commit,
+        "records_in": eng.stats.records_in,
+        "runs_started": eng.stats.runs_started,
+        "runs_failed": sum(eng.stats.runs_failed.values()),
+        "batches_completed": eng.stats.batches_completed,
+        "batches_timed_out": eng.stats.batches_timed_out,
+        "dead_letters": eng.stats.dead_letters,
+        "bad_input": dict(eng.stats.bad_input),
+        "started_at": started_at,
+        "uptime_seconds": None if started_at is None else now - started_at,
+        "throughput": stats.throughput.rates() if stats else {},
+        "station_routing": routing_mode,
+        "internal_topics": sorted(eng.internal_topics.values()),
+        "pending_forwards": eng.pending_forwards,
+        "records_forwarded": eng.stats.records_forwarded,
+        "refused": stats.refused if stats else None,
     }

@@ -1,7 +1,8 @@
-"""The health endpoint: ``/health``, ``/ready`` and ``/status`` over plain HTTP.
+"""One HTTP server for health, readiness, status and metrics.
 
-A standard-library ``ThreadingHTTPServer`` in a daemon thread (no web framework). It answers
-JSON; the probes' semantics are in ``da_app.health``:
+``OpsApp`` is one WSGI application; ``Listener`` serves it on one address with the standard
+library's ``wsgiref`` server in threads (one per request, daemon). Every listener of a service
+answers every path, JSON unless noted; the probes' semantics are in ``da_app.health``:
 
 * ``GET /health``: 200 ``{"status": "healthy", ...}`` while the engine loop runs and is not
   stuck, else 503 ``{"status": "unhealthy", "reasons": [...]}`` (the Kubernetes liveness probe).
@@ -9,11 +10,16 @@ JSON; the probes' semantics are in ``da_app.health``:
   "reasons": [...]}`` (the readiness probe).
 * ``GET /status``: 200 with ``service``, ``stations``, ``lag``, ``lag_total``, ``throughput``,
   ``data_availability`` and ``health``; ``?stations=0`` leaves the station table out; 503 when
-  the engine loop did not answer within the timeout.
+  the engine loop did not answer within ``STATUS_TIMEOUT``.
+* ``GET /metrics``: the service's Prometheus registry (text format; prometheus-client's WSGI
+  app, so OpenMetrics negotiation, ``name[]`` filters and gzip work).
 
-The services start one on ``health_host:health_port`` (default 127.0.0.1:8080) and stop it in
-``stop()``; after a stop, or when the loop died, ``/health`` and ``/ready`` answer 503 for as
-long as the server runs. Port 0 binds an ephemeral port (``.port`` tells which).
+The services start listeners with ``start_servers`` on ``health_host:health_port`` (default
+127.0.0.1:8080) and ``metrics_host:metrics_port`` (127.0.0.1:8001): one listener when the two
+ports are equal, none for a port of 0; a host with a colon is bound as IPv6. After a stop, or
+when the loop died, ``/health`` and ``/ready`` answer 503 for as long as the listener runs.
+``HealthServer`` and ``metrics.MetricsServer`` are single listeners (port 0: an ephemeral port,
+``.port`` tells which).
 """
 
 from __future__ import annotations
@@ -22,20 +28,39 @@ import json
 import logging
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+import attrs
 
 from da_app.health import Probe
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from da_app.metrics import MetricsSource
+    from da_app.options import ServerPlan
 
 log = logging.getLogger("da_app.http")
 
 STATUS_TIMEOUT = 5.0
 """Seconds ``/status`` waits for the engine loop to take its snapshot."""
 
+ENDPOINTS = ["/health", "/ready", "/status", "/metrics"]
+
+# PEP 3333 shapes (``wsgiref.types`` needs Python 3.11)
+WSGIEnvironment = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApplication = Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]
+
+_L = TypeVar("_L", bound="Listener")
+
 
 class HealthSource(Protocol):
-    """What the server asks a service (both services implement it)."""
+    """What the probes and ``/status`` ask a service (both services implement it)."""
 
     def liveness(self) -> Probe: ...
 
@@ -46,87 +71,127 @@ class HealthSource(Protocol):
         ...
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    source: HealthSource
+if TYPE_CHECKING:
+
+    class OpsSource(HealthSource, MetricsSource, Protocol):
+        """What the whole application reads: probes, status and the metrics' sources."""
+
+else:
+    OpsSource = HealthSource
+
+
+class OpsApp:
+    """The WSGI application of one service (see the module docstring)."""
+
+    def __init__(self, source: OpsSource, registry: CollectorRegistry | None = None) -> None:
+        from prometheus_client import make_wsgi_app
+
+        from da_app.metrics import build_registry
+
+        self.source = source
+        self.registry = registry if registry is not None else build_registry(source)
+        self._metrics = make_wsgi_app(self.registry)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raw_path = str(environ.get("PATH_INFO") or "/")
+        path = raw_path.rstrip("/") or "/"
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            return _json(start_response, 405, {"error": "only GET is supported"})
+        if path == "/metrics":
+            metrics: Iterable[bytes] = self._metrics(environ, start_response)
+            return metrics
+        try:
+            code, body = self._answer(path, str(environ.get("QUERY_STRING") or ""))
+        except Exception as exc:  # never let a status bug kill the listener
+            log.exception("endpoint %s failed", raw_path)
+            code, body = 500, {"error": f"{type(exc).__name__}: {exc}"}
+        return _json(start_response, code, body)
+
+    def _answer(self, path: str, query: str) -> tuple[int, Any]:
+        source = self.source
+        if path in ("/health", "/healthz", "/live"):
+            return _probe(source.liveness())
+        if path in ("/ready", "/readyz"):
+            return _probe(source.readiness())
+        if path == "/status":
+            flag = parse_qs(query).get("stations", ["1"])[-1].lower()
+            try:
+                doc = source.status_document(
+                    stations=flag not in ("0", "false", "no"), timeout=STATUS_TIMEOUT
+                )
+            except TimeoutError as exc:
+                return 503, {"error": f"status unavailable: {exc}"}
+            return 200, doc
+        if path == "/":
+            return 200, {"endpoints": ENDPOINTS}
+        return 404, {"error": f"no such endpoint: {path}"}
+
+
+def _probe(probe: Probe) -> tuple[int, Any]:
+    return probe.status_code, probe.body
+
+
+_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
+
+
+def _json(start_response: StartResponse, code: int, body: Any) -> list[bytes]:
+    data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+    start_response(
+        f"{code} {_REASONS.get(code, 'Service Unavailable')}",
+        [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [data]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow client never holds up the process's exit
 
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "data-analysis-health"
-
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        path = url.path.rstrip("/") or "/"
-        source = self.server.source
-        try:
-            if path in ("/health", "/healthz", "/live"):
-                self._probe(source.liveness())
-            elif path in ("/ready", "/readyz"):
-                self._probe(source.readiness())
-            elif path == "/status":
-                query = parse_qs(url.query)
-                stations = query.get("stations", ["1"])[-1].lower() not in ("0", "false", "no")
-                try:
-                    doc = source.status_document(stations=stations, timeout=STATUS_TIMEOUT)
-                except TimeoutError as exc:
-                    self._json(503, {"error": f"status unavailable: {exc}"})
-                    return
-                self._json(200, doc)
-            elif path == "/":
-                self._json(200, {"endpoints": ["/health", "/ready", "/status"]})
-            else:
-                self._json(404, {"error": f"no such endpoint: {url.path}"})
-        except Exception as exc:  # never let a status bug kill the server thread
-            log.exception("health endpoint %s failed", url.path)
-            self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
-
-    def _probe(self, probe: Probe) -> None:
-        self._json(probe.status_code, probe.body)
-
-    def _json(self, code: int, body: Any) -> None:
-        data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(data)
+class _Handler(WSGIRequestHandler):
+    server_version = "data-analysis"
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
 
-class HealthServer:
-    """Serves ``/health``, ``/ready`` and ``/status`` of ``service`` on ``host:port``."""
+class Listener:
+    """Serves a WSGI application on ``host:port`` in a daemon thread."""
 
-    def __init__(self, service: HealthSource, host: str = "127.0.0.1", port: int = 8080) -> None:
-        self.service = service
+    path = ""
+    """Appended to ``url`` (the endpoint a caller most likely wants)."""
+
+    def __init__(self, app: WSGIApplication, host: str, port: int, *, name: str) -> None:
+        self.app = app
         self.host = host
+        self.name = name
         self._requested_port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> HealthServer:
-        """Bind and serve in a daemon thread; raises ``OSError`` when the port is taken."""
+    def start(self: _L) -> _L:
+        """Bind and serve; raises ``OSError`` when the port is taken. Idempotent."""
         if self._server is not None:
             return self
         server_cls: type[_Server] = _Server6 if ":" in self.host else _Server
         server = server_cls((self.host, self._requested_port), _Handler)
-        server.source = self.service
+        server.set_app(self.app)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},  # stop() returns within 50 ms
-            name=f"da-health-{self.port}",
+            name=f"da-{self.name}-{self.port}",
             daemon=True,
         )
         self._thread.start()
-        log.info("health endpoint on http://%s:%d (/health, /ready, /status)", self.host, self.port)
+        log.info("%s endpoint on %s (%s)", self.name, self.url, ", ".join(ENDPOINTS))
         return self
 
     @property
@@ -139,7 +204,7 @@ class HealthServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{self.port}{self.path}"
 
     @property
     def running(self) -> bool:
@@ -154,3 +219,68 @@ class HealthServer:
         server.server_close()
         if self._thread is not None:
             self._thread.join(5)
+
+
+class HealthServer(Listener):
+    """One listener for ``service`` on ``host:port`` (``url`` is its root)."""
+
+    def __init__(
+        self,
+        service: OpsSource,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        app: OpsApp | None = None,
+    ) -> None:
+        super().__init__(app or OpsApp(service), host, port, name="health")
+        self.service = service
+
+
+@attrs.define
+class OpsServers:
+    """A service's listeners; ``metrics`` is ``health`` when they share a port."""
+
+    health: Listener | None = None
+    metrics: Listener | None = None
+
+    def stop(self) -> None:
+        for server in {id(s): s for s in (self.health, self.metrics) if s is not None}.values():
+            server.stop()
+
+
+def start_servers(source: OpsSource, plan: ServerPlan) -> OpsServers:
+    """Start the listeners ``plan`` asks for, all serving one ``OpsApp``. A port that cannot be
+    bound is logged as an error naming the setting to change; the others start regardless."""
+    from da_app.metrics import MetricsServer
+
+    app = OpsApp(source)
+    servers = OpsServers()
+    if plan.health_port:
+        servers.health = _bind(
+            HealthServer(source, plan.health_host, plan.health_port, app=app), "health"
+        )
+    if plan.shared:
+        servers.metrics = servers.health
+    elif plan.metrics_port:
+        servers.metrics = _bind(
+            MetricsServer(source, plan.metrics_host, plan.metrics_port, app=app), "metrics"
+        )
+    return servers
+
+
+def _bind(server: Listener, what: str) -> Listener | None:
+    try:
+        server.start()
+    except OSError as exc:
+        log.error(
+            "%s endpoint not started: cannot bind %s:%d (%s); set SERVICE_CONFIG %s_port or "
+            "DATA_ANALYSIS_%s_PORT (0 disables it)",
+            what,
+            server.host,
+            server.port,
+            exc,
+            what,
+            what.upper(),
+        )
+        return None
+    return server

@@ -2,19 +2,19 @@
 
 ``run`` configures logging (``da_app.logconfig``), starts the module with its health and metrics
 servers, reloads the configuration on SIGHUP (an invalid file is rejected, logged, and the old
-configuration stays) and stops cleanly on SIGTERM or Ctrl-C. ``status --url`` prints a running
-instance's health, throughput, per-topic lag and stations from its ``/status`` endpoint.
+configuration stays) and stops cleanly on SIGTERM or Ctrl-C (``da_app.signals``, through
+``DataAnalysisService.start(background=False)`` or ``AsyncDataAnalysisService.serve()``).
+``status --url`` prints a running instance's health, throughput, per-topic lag and stations
+from its ``/status`` endpoint.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
 import urllib.error
@@ -180,29 +180,12 @@ def _run(args: argparse.Namespace) -> int:
 
             async def go() -> None:
                 svc = AsyncDataAnalysisService(module_name=args.module, config=args.config)
-                await svc.start(callback, batch_upload_handler=handler)
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-
-                def reload() -> None:
-                    log.info("received SIGHUP; reloading the configuration")
-                    with contextlib.suppress(ConfigError):  # logged; the old one stays
-                        svc.reload_config()
-
-                with contextlib.suppress(NotImplementedError, AttributeError):
-                    loop.add_signal_handler(signal.SIGTERM, stop.set)
-                    loop.add_signal_handler(signal.SIGHUP, reload)
-                try:
-                    while svc.runner is not None and svc.runner.alive and not stop.is_set():
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(stop.wait(), 0.5)
-                finally:
-                    await svc.stop()
+                await svc.serve(callback, batch_upload_handler=handler)
 
             asyncio.run(go())
             return 0
         svc = DataAnalysisService(module_name=args.module, config=args.config)
-        try:  # in the foreground on the main thread: SIGHUP reloads, SIGTERM stops
+        try:  # in the foreground; SIGHUP reloads, SIGTERM stops (da_app.signals)
             svc.start(callback, batch_upload_handler=handler, background=False)
         except KeyboardInterrupt:
             log.info("stopping on Ctrl-C")

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one service, on their own port (the guide: 8001).
+"""Prometheus metrics of one service, served as ``/metrics`` by ``da_app.http`` (the guide's
+port 8001, or the health port when they are equal).
 
 Each service gets its own ``CollectorRegistry`` (several services, or tests, in one process do
 not collide) holding the process collector and a ``ServiceCollector`` that reads the engine's
@@ -40,14 +41,11 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import socket
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, MetricsHandler, ProcessCollector
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -57,6 +55,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from da_app.health import Probe, Snapshot
+from da_app.http import Listener, OpsApp, OpsSource
 from da_app.runner import RunnerStats
 from da_app.stats import STATION_COUNT_BUCKETS, histogram_from_counts
 from da_core.engine import Engine
@@ -298,65 +297,29 @@ def build_registry(service: MetricsSource, *, process: bool = True) -> Collector
     return registry
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class MetricsServer(Listener):
+    """One listener for ``service`` on ``host:port`` whose ``url`` is its ``/metrics`` (the
+    same application as the health endpoint's: every path of ``da_app.http`` answers)."""
 
+    path = "/metrics"
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class MetricsServer:
-    """Serves a service's registry (``/metrics``; any path answers) on ``host:port``
-    (port 0: an ephemeral one, see ``.port``), in a daemon thread."""
-
-    def __init__(self, service: MetricsSource, host: str = "127.0.0.1", port: int = 8001) -> None:
-        self.registry = build_registry(service)
-        self.host = host
-        self._requested_port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> MetricsServer:
-        """Bind and serve; raises ``OSError`` when the port is taken."""
-        if self._server is None:
-            server_cls: type[_Server] = _Server6 if ":" in self.host else _Server
-            handler = MetricsHandler.factory(self.registry)
-            self._server = server_cls((self.host, self._requested_port), handler)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"da-metrics-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-            log.info("Prometheus metrics on %s", self.url)
-        return self
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            return self._requested_port
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/metrics"
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (idempotent)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+    def __init__(
+        self,
+        service: OpsSource,
+        host: str = "127.0.0.1",
+        port: int = 8001,
+        *,
+        app: OpsApp | None = None,
+    ) -> None:
+        app = app or OpsApp(service)
+        super().__init__(app, host, port, name="metrics")
+        self.registry = app.registry
 
 
 def start_metrics_server(
-    service: MetricsSource, host: str = "127.0.0.1", port: int = 8001
+    service: OpsSource, host: str = "127.0.0.1", port: int = 8001
 ) -> MetricsServer:
     """Start serving ``service``'s metrics; returns the server (``.port``, ``.stop()``)."""
-    return MetricsServer(service, host, port).start()
+    server = MetricsServer(service, host, port)
+    server.start()
+    return server

@@ -7,6 +7,8 @@ import json
 import logging
 import socket
 import threading
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -167,6 +169,68 @@ def test_the_service_starts_and_stops_its_servers_on_the_configured_ports() -> N
     for port in (hp, mp):
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_one_listener_serves_health_ready_status_and_metrics_when_the_ports_are_equal() -> None:
+    clock = ManualClock()
+    port = free_port()
+    svc = DataAnalysisService(
+        config={},
+        adapter="memory",
+        broker=MemoryBroker(clock),
+        clock=clock,
+        poll_timeout=0.01,
+        health_port=port,
+        metrics_port=port,
+    )
+    svc.start(echo_window)
+    try:
+        assert svc.health_server is not None
+        assert svc.metrics_server is svc.health_server
+        base = f"http://127.0.0.1:{port}"
+        assert http_get(base + "/health")[0] == 200
+        assert http_get(base + "/ready")[0] == 200
+        code, doc = http_get(base + "/status")
+        assert (code, doc["service"]["module"]) == (200, "load_prediction")
+        code, text = http_get(base + "/metrics")
+        assert code == 200
+        assert "data_analysis_processed_total" in text
+        assert http_get(base + "/")[1] == {
+            "endpoints": ["/health", "/ready", "/status", "/metrics"]
+        }
+    finally:
+        svc.stop()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_the_metrics_listener_answers_the_probes_too() -> None:
+    with ops_service(echo_window) as ops:
+        assert http_get(ops.metrics.url.removesuffix("/metrics") + "/health")[0] == 200
+        assert "data_analysis_info" in http_get(ops.health.url + "/metrics")[1]
+
+
+def test_only_get_is_answered() -> None:
+    with ops_service(echo_window) as ops:
+        req = urllib.request.Request(ops.health.url + "/health", data=b"x", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 405
+
+
+def test_a_server_on_an_ipv6_host_answers_when_the_host_has_ipv6() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    with ops_service(echo_window) as ops:
+        try:
+            server = HealthServer(ops.service, "::1", 0).start()
+        except OSError as exc:  # IPv6 built in but not configured on this host
+            pytest.skip(f"::1 cannot be bound: {exc}")
+        try:
+            assert server.url.startswith("http://[::1]:")
+            assert http_get(server.url + "/health")[0] == 200
+        finally:
+            server.stop()
 
 
 def test_ports_from_the_environment_start_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -228,7 +228,8 @@ def _wait_for_log(path: Path, needle: str, proc: subprocess.Popen[str], timeout:
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 @pytest.mark.timeout(120)
-def test_sighup_reloads_da_app_run_and_sigterm_stops_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flags", [[], ["--async"]], ids=["sync", "async"])
+def test_sighup_reloads_da_app_run_and_sigterm_stops_it(tmp_path: Path, flags: list[str]) -> None:
     cfg = tmp_path / "config.yaml"
     log_file = tmp_path / "logs" / "app.log"
     port = free_port()
@@ -251,6 +252,7 @@ def test_sighup_reloads_da_app_run_and_sigterm_stops_it(tmp_path: Path) -> None:
             str(cfg),
             "--callback",
             "tests.unit.app.helpers:echo_window",
+            *flags,
         ],
         cwd=tmp_path,
         env=env,
