@@ -33,6 +33,7 @@ from da_app.settings.loading import (
     load_raw_config,
     normalize_raw_config,
 )
+from da_app.settings.modules import OVERRIDE_KEYS, build_module_catalog
 from da_app.settings.service import (
     ADAPTERS,
     LOG_FILE_ENV_VAR,
@@ -62,11 +63,13 @@ __all__ = [
     "LOG_LEVELS",
     "LOG_LEVEL_ENV_VAR",
     "MODULE_DEFAULT_KEYS",
+    "OVERRIDE_KEYS",
     "SERVICE_ENV_VARS",
     "AdapterName",
     "KafkaSettings",
     "ServiceSettings",
     "Settings",
+    "build_module_catalog",
     "default_guide_config",
     "find_config_file",
     "guide_config",
