@@ -31,6 +31,9 @@ Other invariants of the results:
   and passes it as ``ssl_context``.
 * A setting a client has no equivalent for is dropped and explained in ``ClientConfig.notes``
   (the adapter logs them once), never silently.
+
+Which key becomes which property or argument, and which are dropped for which client, is the
+table in ``da_adapters.kafka_keys``; the functions here reshape values that need it.
 """
 
 from __future__ import annotations
@@ -40,29 +43,18 @@ from typing import Any, Protocol
 
 import attrs
 
-REDACTED = "***"
-
-_SECRET_MARKERS = ("password", "secret", "token", "jaas", "credential", "private")
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a setting's value is a secret: its name mentions a password, secret, token,
-    credential, JAAS config or private key, or it is an inline PEM key (``ssl.key.pem``)."""
-    k = key.lower()
-    return any(m in k for m in _SECRET_MARKERS) or k.endswith("key.pem")
-
-
-def redact(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``settings`` (recursively) with every secret value replaced by ``'***'``."""
-    out: dict[str, Any] = {}
-    for key, value in settings.items():
-        if isinstance(key, str) and is_secret_key(key) and value is not None:
-            out[key] = REDACTED
-        elif isinstance(value, Mapping):
-            out[key] = redact(value)
-        else:
-            out[key] = value
-    return out
+# the secret test and servers_list are part of this module's API too (the adapters import them)
+from da_adapters.kafka_keys import REDACTED as REDACTED
+from da_adapters.kafka_keys import (
+    aiokafka_drops,
+    aiokafka_renames,
+    aiokafka_ssl_inputs,
+    librdkafka_drops,
+    librdkafka_renames,
+)
+from da_adapters.kafka_keys import is_secret_key as is_secret_key
+from da_adapters.kafka_keys import redact as redact
+from da_adapters.kafka_keys import servers_list as servers_list
 
 
 class KafkaConfigSource(Protocol):
@@ -135,19 +127,6 @@ _ASSIGNOR_CLASS_NAMES = {
 }
 
 
-def servers_list(value: Any) -> list[str]:
-    """``bootstrap_servers`` as a list: accepts a list/tuple or a comma-separated string."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        parts: Iterable[Any] = value.split(",")
-    elif isinstance(value, (list, tuple)):
-        parts = value
-    else:
-        parts = [value]
-    return [str(p).strip() for p in parts if str(p).strip()]
-
-
 def _skip(value: Any, out: dict[str, Any], notes: list[str]) -> None:
     """Settings applied outside the mapping (auto-commit, max_poll_records): no note."""
 
@@ -202,58 +181,9 @@ def _raw(section: Mapping[str, Any], side: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- librdkafka
 
-_RDK_COMMON = {
-    "client_id": "client.id",
-    "retry_backoff_ms": "retry.backoff.ms",
-    "reconnect_backoff_ms": "reconnect.backoff.ms",
-    "reconnect_backoff_max_ms": "reconnect.backoff.max.ms",
-    "metadata_max_age_ms": "metadata.max.age.ms",
-    "connections_max_idle_ms": "connections.max.idle.ms",
-    "receive_buffer_bytes": "socket.receive.buffer.bytes",
-    "send_buffer_bytes": "socket.send.buffer.bytes",
-    "ssl_cafile": "ssl.ca.location",
-    "ssl_certfile": "ssl.certificate.location",
-    "ssl_keyfile": "ssl.key.location",
-    "ssl_password": "ssl.key.password",
-    "ssl_crlfile": "ssl.crl.location",
-    "ssl_ciphers": "ssl.cipher.suites",
-    "sasl_mechanism": "sasl.mechanisms",
-    "sasl_plain_username": "sasl.username",
-    "sasl_plain_password": "sasl.password",
-    "sasl_kerberos_service_name": "sasl.kerberos.service.name",
-}
-_RDK_CONSUMER = {
-    **_RDK_COMMON,
-    "group_id": "group.id",
-    "group_instance_id": "group.instance.id",
-    "request_timeout_ms": "socket.timeout.ms",
-    "session_timeout_ms": "session.timeout.ms",
-    "heartbeat_interval_ms": "heartbeat.interval.ms",
-    "max_poll_interval_ms": "max.poll.interval.ms",
-    "fetch_min_bytes": "fetch.min.bytes",
-    "fetch_max_wait_ms": "fetch.wait.max.ms",
-    "fetch_max_bytes": "fetch.max.bytes",
-    "max_partition_fetch_bytes": "max.partition.fetch.bytes",
-    "isolation_level": "isolation.level",
-    "check_crcs": "check.crcs",
-    "client_rack": "client.rack",
-}
-_RDK_PRODUCER = {
-    **_RDK_COMMON,
-    "request_timeout_ms": "request.timeout.ms",
-    "retries": "retries",
-    "max_in_flight_requests_per_connection": "max.in.flight.requests.per.connection",
-    "linger_ms": "linger.ms",
-    "batch_size": "batch.size",
-    "enable_idempotence": "enable.idempotence",
-    "delivery_timeout_ms": "delivery.timeout.ms",
-    "max_request_size": "message.max.bytes",
-}
-_RDK_DROPS = {
-    "sasl_oauth_token_provider": "set an 'oauth_cb' in KAFKA_CONFIG['confluent'] instead",
-    "sasl_kerberos_domain_name": "librdkafka derives it from the broker host",
-    "exclude_internal_topics": "librdkafka never matches internal topics by pattern",
-}
+_RDK_CONSUMER = librdkafka_renames("consumer")
+_RDK_PRODUCER = librdkafka_renames("producer")
+_RDK_DROPS = librdkafka_drops()
 
 
 def _rdk_common_specials() -> dict[str, _Special]:
@@ -364,65 +294,10 @@ def to_librdkafka_producer(source: KafkaConfigSource) -> ClientConfig:
 
 # -------------------------------------------------------------------------------- aiokafka
 
-_AIO_COMMON = (
-    "bootstrap_servers",
-    "client_id",
-    "request_timeout_ms",
-    "retry_backoff_ms",
-    "metadata_max_age_ms",
-    "connections_max_idle_ms",
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_plain_username",
-    "sasl_plain_password",
-    "sasl_kerberos_service_name",
-    "sasl_kerberos_domain_name",
-    "sasl_oauth_token_provider",
-)
-_AIO_CONSUMER = {
-    k: k
-    for k in (
-        *_AIO_COMMON,
-        "group_id",
-        "group_instance_id",
-        "auto_offset_reset",
-        "fetch_min_bytes",
-        "fetch_max_wait_ms",
-        "fetch_max_bytes",
-        "max_partition_fetch_bytes",
-        "max_poll_records",
-        "max_poll_interval_ms",
-        "session_timeout_ms",
-        "heartbeat_interval_ms",
-        "isolation_level",
-        "check_crcs",
-        "exclude_internal_topics",
-        "client_rack",
-    )
-}
-_AIO_PRODUCER = {
-    **{k: k for k in (*_AIO_COMMON, "linger_ms", "max_request_size", "enable_idempotence")},
-    "batch_size": "max_batch_size",
-}
-_AIO_DROPS = {
-    "reconnect_backoff_ms": "aiokafka uses retry_backoff_ms",
-    "reconnect_backoff_max_ms": "aiokafka uses retry_backoff_ms",
-    "receive_buffer_bytes": "not configurable in aiokafka",
-    "send_buffer_bytes": "not configurable in aiokafka",
-    "retries": "aiokafka retries until request_timeout_ms",
-    "max_in_flight_requests_per_connection": "aiokafka sends one batch per partition at a time",
-    "buffer_memory": "aiokafka bounds its buffer by max_batch_size per partition",
-    "delivery_timeout_ms": "aiokafka bounds delivery by request_timeout_ms",
-}
-_SSL_KEYS = {
-    "ssl_cafile": "cafile",
-    "ssl_certfile": "certfile",
-    "ssl_keyfile": "keyfile",
-    "ssl_password": "password",
-    "ssl_crlfile": "crlfile",
-    "ssl_check_hostname": "check_hostname",
-    "ssl_ciphers": "ciphers",
-}
+_AIO_CONSUMER = aiokafka_renames("consumer")
+_AIO_PRODUCER = aiokafka_renames("producer")
+_AIO_DROPS = aiokafka_drops()
+_SSL_KEYS = aiokafka_ssl_inputs()
 
 
 def _aio_specials(ssl: dict[str, Any]) -> dict[str, _Special]:

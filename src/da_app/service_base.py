@@ -15,7 +15,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import attrs
 from dependency_injector import providers
 
 from da_app.async_runner import AsyncRunner
@@ -33,7 +32,7 @@ from da_app.http import Listener, OpsServers
 from da_app.options import ServiceOptions, resolve_options
 from da_app.reload import describe_reload, summary
 from da_app.runner import ResultHandler, RunnerStats, SyncRunner
-from da_app.settings import Settings, load_raw_config
+from da_app.settings import Settings, build_module_catalog, load_raw_config
 from da_core.config import Catalog
 from da_core.engine import Engine
 from da_core.errors import ConfigError
@@ -167,35 +166,7 @@ class _ServiceBase:
         return settings
 
     def _build_catalog(self, base: Catalog) -> Catalog:
-        o = self._overrides
-        cat = base
-        m = cat.module(self.module_name) if self.module_name in cat.modules else None
-        if m is not None:
-            changes: dict[str, Any] = {}
-            if o["topics"] is not None:
-                changes["inputs"] = tuple(o["topics"])
-            if o["fill_strategy"] is not None:
-                changes["fill_strategy"] = o["fill_strategy"]
-            elif self.settings.service.fill_strategy:
-                changes["fill_strategy"] = self.settings.service.fill_strategy
-            mode = o["output_mode"] or self.settings.service.output_mode
-            if mode:
-                changes["output_mode"] = mode
-            batch = m.batch
-            timeout = o["batch_timeout"] or self.settings.service.batch_timeout
-            ratio = o["completion_ratio"] or self.settings.service.completion_ratio
-            batch = attrs.evolve(
-                batch, timeout_seconds=float(timeout), completion_ratio=float(ratio)
-            )
-            changes["batch"] = batch
-            if o["interval_seconds"] is not None:
-                changes["trigger"] = attrs.evolve(m.trigger, interval_seconds=o["interval_seconds"])
-            cat = cat.replace_module(attrs.evolve(m, **changes))
-        expire = o["data_expire_seconds"]
-        if expire is None:
-            expire = self.settings.service.data_expire_seconds
-        cat = attrs.evolve(cat, data_expire_seconds=float(expire))
-        return cat.validate()
+        return build_module_catalog(self.settings, self.module_name, self._overrides, base=base)
 
     def _validated_reload(self, new_config: ConfigSource | None) -> tuple[Catalog, list[str]]:
         """Load and validate the new configuration; on ``ConfigError`` restore the old one,

@@ -1,0 +1,225 @@
+"""Finding and loading the configuration file, and naming its sections.
+
+Where the configuration comes from (``find_config_file``), first match wins:
+
+1. the explicit path given to ``load_raw_config`` / ``Settings.load``;
+2. the file named by the environment variable ``DATA_ANALYSIS_CONFIG``;
+3. ``config.yaml``, ``config.yml``, ``config.py``, ``config/config.py`` in the working directory.
+
+An explicit path or ``DATA_ANALYSIS_CONFIG`` naming a missing file is an error; finding nothing
+is not (the defaults run the default catalog on the embedded in-memory bus). Note that step 3
+*executes* a ``config.py`` found in the working directory.
+
+Forms:
+
+* ``.yaml`` / ``.yml`` / ``.json``: a mapping read with ``yaml.safe_load``; sections by the
+  guide's names (``KAFKA_CONFIG``, ``OFFSET_COMMIT_CONFIG``, ``TOPIC_DETAIL``,
+  ``MODULE_DEPENDENCIES``, ``MODULE_OUTPUT_TOPICS``) or lower-case ones (``kafka``,
+  ``offset_commit``, ``topics``, ``module_dependencies``, ``module_output_topics``), plus
+  ``modules`` / ``MODULES`` (per-module settings, see ``da_core.catalog``) and ``service`` /
+  ``SERVICE_CONFIG`` (``ServiceSettings``).
+* ``.py``: executed as a module; its UPPER_CASE names are taken (the guide's ``config.py``),
+  as are lower-case names that are settings (the guide writes ``max_workers = 32`` and
+  ``data_expire_seconds = 600`` at module level). Other lower-case names (imports, helpers)
+  are skipped.
+
+A service setting may also be written at the top level (``max_workers: 32`` or
+``MAX_WORKERS = 32``): it is folded into the ``service`` section. An unknown lower-case
+top-level key is an error; unknown UPPER_CASE names are kept (``config.py`` files define
+helper constants) and exposed by ``d_a.config``, but not otherwise used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+import yaml
+
+from da_app.settings._text import suggest
+from da_app.settings.service import service_keys
+from da_core.errors import ConfigError
+
+CONFIG_ENV_VAR: Final = "DATA_ANALYSIS_CONFIG"
+CANDIDATE_FILES: Final = ("config.yaml", "config.yml", "config.py", "config/config.py")
+
+_SECTION_ALIASES: Final[Mapping[str, str]] = {
+    "KAFKA_CONFIG": "KAFKA_CONFIG",
+    "kafka": "KAFKA_CONFIG",
+    "kafka_config": "KAFKA_CONFIG",
+    "OFFSET_COMMIT_CONFIG": "OFFSET_COMMIT_CONFIG",
+    "offset_commit": "OFFSET_COMMIT_CONFIG",
+    "offset_commit_config": "OFFSET_COMMIT_CONFIG",
+    "TOPIC_DETAIL": "TOPIC_DETAIL",
+    "topics": "TOPIC_DETAIL",
+    "topic_detail": "TOPIC_DETAIL",
+    "MODULE_DEPENDENCIES": "MODULE_DEPENDENCIES",
+    "module_dependencies": "MODULE_DEPENDENCIES",
+    "MODULE_OUTPUT_TOPICS": "MODULE_OUTPUT_TOPICS",
+    "module_output_topics": "MODULE_OUTPUT_TOPICS",
+    "MODULES": "MODULES",
+    "modules": "MODULES",
+    "SERVICE_CONFIG": "SERVICE_CONFIG",
+    "service": "SERVICE_CONFIG",
+    "service_config": "SERVICE_CONFIG",
+}
+
+
+def _is_config_name(name: str) -> bool:
+    """A module-level name of a ``config.py`` that is configuration."""
+    if name.startswith("_"):
+        return False
+    return name.isupper() or name in _SECTION_ALIASES or name in service_keys()
+
+
+def normalize(raw: Mapping[Any, Any], problems: list[str]) -> dict[str, Any]:
+    """``normalize_raw_config`` appending its problems instead of raising them."""
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    shorthand: dict[str, Any] = {}
+    known_service = service_keys()
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            problems.append(f"top-level key {key!r}: expected a name")
+            continue
+        canon = _SECTION_ALIASES.get(key)
+        if canon is None and key.lower() in known_service:
+            name = key.lower()
+            if name in shorthand:
+                problems.append(f"{key}: the service setting {name!r} is given twice")
+            shorthand[name] = value
+            continue
+        if canon is None:
+            if key.isupper():
+                out[key] = value
+            else:
+                known = [*_SECTION_ALIASES, *known_service]
+                problems.append(
+                    f"{key}: unknown top-level setting{suggest(key, known)}; known sections are "
+                    "KAFKA_CONFIG (kafka), OFFSET_COMMIT_CONFIG (offset_commit), TOPIC_DETAIL "
+                    "(topics), MODULE_DEPENDENCIES, MODULE_OUTPUT_TOPICS, MODULES, "
+                    "SERVICE_CONFIG (service)"
+                )
+            continue
+        if canon in origin:
+            problems.append(f"{key} and {origin[canon]} both set {canon}; keep one of them")
+            continue
+        origin[canon] = key
+        out[canon] = value
+    if shorthand:
+        section = out.get("SERVICE_CONFIG")
+        if section is None:
+            out["SERVICE_CONFIG"] = shorthand
+        elif isinstance(section, Mapping):
+            for name in sorted(set(section) & set(shorthand)):
+                problems.append(
+                    f"{name}: set both at the top level and in the service section; keep one"
+                )
+            out["SERVICE_CONFIG"] = {**shorthand, **section}
+    return out
+
+
+def normalize_raw_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw configuration with every section under its canonical UPPER_CASE name
+    (``KAFKA_CONFIG``, ``OFFSET_COMMIT_CONFIG``, ``TOPIC_DETAIL``, ``MODULE_DEPENDENCIES``,
+    ``MODULE_OUTPUT_TOPICS``, ``MODULES``, ``SERVICE_CONFIG``; top-level service settings
+    folded into ``SERVICE_CONFIG``; other UPPER_CASE names kept). Values are not validated."""
+    problems: list[str] = []
+    out = normalize(raw, problems)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+# ------------------------------------------------------------------------ finding, loading
+
+_loading = threading.local()
+
+
+def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The configuration file to load (see the module docstring), or None when there is none."""
+    if path is not None:
+        explicit = Path(path)
+        if not explicit.is_file():
+            raise ConfigError(f"configuration file {explicit}: no such file")
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV_VAR, "").strip()
+    if from_env:
+        named = Path(from_env)
+        if not named.is_file():
+            raise ConfigError(f"{CONFIG_ENV_VAR}={from_env}: no such file")
+        return named
+    for name in CANDIDATE_FILES:
+        candidate = Path.cwd() / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_raw_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The raw configuration mapping, ``{}`` when no file is found. Raises ``ConfigError``
+    naming the file when it cannot be read, is not valid YAML/Python or is not a mapping."""
+    found = find_config_file(path)
+    if found is None:
+        return {}
+    suffix = found.suffix.lower()
+    if suffix in (".yaml", ".yml", ".json"):
+        return _load_yaml(found)
+    if suffix == ".py":
+        return _load_python(found)
+    raise ConfigError(f"{found}: unsupported configuration file type; use .yaml, .yml or .py")
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of settings, not {type(data).__name__}"
+        )
+    return data
+
+
+def _load_python(path: Path) -> dict[str, Any]:
+    key = str(path.resolve())
+    active: set[str] = getattr(_loading, "paths", set())
+    if key in active:
+        raise ConfigError(
+            f"{path}: the configuration file loads itself (does {CONFIG_ENV_VAR} point at the "
+            "d_a.config module? point it at your own config.py or YAML file)"
+        )
+    _loading.paths = active | {key}
+    try:
+        spec = importlib.util.spec_from_file_location("_data_analysis_user_config", path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"{path}: cannot be loaded as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except ConfigError:
+            raise
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read it: {exc}") from exc
+        except Exception as exc:
+            raise ConfigError(f"{path}: executing it failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        _loading.paths = active
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if _is_config_name(name)
+        and (name.isupper() or not (isinstance(value, ModuleType) or callable(value)))
+    }
