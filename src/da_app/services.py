@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 import attrs
 
-from da_app.async_runner import AsyncRunner
 from da_app.containers import Container
 from da_app.health import Probe, ProbeInput, Snapshot, lag_by_topic, liveness, readiness
 from da_app.http import HealthServer
 from da_app.metrics import MetricsServer
-from da_app.runner import BatchUploadHandler, Callback, ResultHandler, RunnerStats, SyncRunner
+from da_app.runtime import BatchUploadHandler, Callback, ResultHandler, RunnerStats, SyncRunner
+from da_app.runtime.async_shell import AsyncRunner
 from da_app.settings import Settings, load_raw_config
 from da_core.config import Catalog
 from da_core.engine import Engine

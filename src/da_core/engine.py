@@ -1109,6 +1109,14 @@ class Engine:
         self._next_id += 1
         return self._next_id
 
+    def set_rekey_partitions(self, n: int) -> None:
+        """Rekey routing: the partition count of the internal topics (set before ingesting)."""
+        self.rekey_partitions = n
+
+    def next_to_track(self, tp: TopicPartition) -> int | None:
+        """``OffsetLedger.next_to_track`` of the engine's ledger."""
+        return self.ledger.next_to_track(tp)
+
 
 def _rewindow(old: Window, new: Window) -> Window:
     """Move an old window's items into a new window (newest entries survive a shrink)."""
