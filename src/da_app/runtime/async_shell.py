@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
 from da_app.runtime.callbacks import BatchUploadHandler, Callback, ResultHandler, call_async
-from da_app.runtime.core import LoopCore, Ops
+from da_app.runtime.core import LoopOptions, Ops
 from da_app.runtime.shell import (
     Calls,
     CoreListener,
@@ -30,13 +30,16 @@ from da_app.runtime.shell import (
 from da_core.engine import DeadLetter, Engine, Forward, Upload
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 ASYNC_FORWARDS_IN_FLIGHT = 200
 """Shares sent and not yet answered, at most (rekey routing). aiokafka slows down sharply with
 many sends waiting at once (one producer, 20,000 records on 3 partitions, sends/s by how many
 were awaited together: 100: 51k, 200: 47k, 500: 27k, 2,000: 11k, 20,000: 0.5k)."""
 
 
-class AsyncRunner(Shell):
+class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
     """Runs one engine with async ports on the current event loop."""
 
     def __init__(
@@ -51,32 +54,19 @@ class AsyncRunner(Shell):
         batch_upload_handler: BatchUploadHandler | None = None,
         max_concurrency: int = 64,
         max_workers: int = 32,
-        poll_timeout: float = 0.1,
-        max_poll_records: int = 500,
-        drain_timeout: float = 10.0,
         global_consumer: AsyncConsumer | None = None,
-        multi_consumer_mode: bool = False,
-        max_pending_uploads: int = 1000,
-        max_pending_forwards: int | None = None,
+        **options: Unpack[LoopOptions],
     ) -> None:
-        self._bind(engine, clock, callback, (result_handler, batch_upload_handler))
-        self.consumer = consumer
-        self.producer = producer
-        self.max_concurrency = max_concurrency
-        self.global_consumer = global_consumer
-        self.core = LoopCore(
+        self._bind(
             engine,
             clock,
+            (consumer, producer, global_consumer),
+            (callback, result_handler, batch_upload_handler),
             max_runs=max_concurrency,
-            poll_timeout=poll_timeout,
-            max_poll_records=max_poll_records,
-            drain_timeout=drain_timeout,
-            max_pending_uploads=max_pending_uploads,
-            max_pending_forwards=max_pending_forwards,
             max_forwards_in_flight=ASYNC_FORWARDS_IN_FLIGHT,
-            multi_consumer_mode=multi_consumer_mode,
-            custom_upload=batch_upload_handler is not None,
+            **options,
         )
+        self.max_concurrency = max_concurrency
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="da-aworker")
         self._done: asyncio.Queue[a.Completion] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from da_app.runtime.actions import (
     Assign,
@@ -83,6 +83,17 @@ unacknowledged shares (rekey routing)."""
 MAX_FORWARDS_IN_FLIGHT = 5000
 """Shares produced and not yet answered, at most (rekey routing; the sync shell's default):
 the client's queue and the broker see a bounded load, the rest waits in the engine."""
+
+
+class LoopOptions(TypedDict, total=False):
+    """The keyword arguments of ``LoopCore`` that both shells take as they are."""
+
+    poll_timeout: float
+    max_poll_records: int
+    drain_timeout: float
+    max_pending_uploads: int
+    max_pending_forwards: int | None
+    multi_consumer_mode: bool
 
 
 class LoopCore:

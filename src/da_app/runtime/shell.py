@@ -12,7 +12,7 @@ from da_app.runtime.core import LoopCore
 from da_app.runtime.flow import FlowControl
 from da_app.runtime.stats import RunnerStats
 from da_core.engine import Engine, StationRun, Upload
-from da_core.ports import AsyncConsumer, Clock, Consumer
+from da_core.ports import AsyncConsumer, AsyncProducer, Clock, Consumer, Producer
 from da_core.types import TopicPartition
 
 
@@ -74,9 +74,13 @@ class Program(Generic[Y]):
         self._answer, self._failure = None, exc
 
 
-class Shell:
-    """What both runners keep alike: their ports and user callables, and the views they give
-    of their ``core`` (status, metrics, tests)."""
+C = TypeVar("C", bound="Consumer | AsyncConsumer")
+P = TypeVar("P", bound="Producer | AsyncProducer")
+
+
+class Shell(Generic[C, P]):
+    """What both runners keep alike: their ports, the user's callables, their ``core``, and
+    the views they give of it (status, metrics, tests)."""
 
     core: LoopCore
     engine: Engine
@@ -84,18 +88,25 @@ class Shell:
     callback: Callback
     result_handler: ResultHandler | None
     batch_upload_handler: BatchUploadHandler | None
+    consumer: C
+    producer: P
+    global_consumer: C | None
 
     def _bind(
         self,
         engine: Engine,
         clock: Clock,
-        callback: Callback,
-        handlers: tuple[ResultHandler | None, BatchUploadHandler | None],
+        ports: tuple[C, P, C | None],
+        callables: tuple[Callback, ResultHandler | None, BatchUploadHandler | None],
+        **core_options: Any,
     ) -> None:
+        """Keep the ports and callables; build the core (``LoopCore`` keyword arguments)."""
         self.engine = engine
         self.clock = clock
-        self.callback = callback
-        self.result_handler, self.batch_upload_handler = handlers
+        self.consumer, self.producer, self.global_consumer = ports
+        self.callback, self.result_handler, self.batch_upload_handler = callables
+        custom = self.batch_upload_handler is not None
+        self.core = LoopCore(engine, clock, custom_upload=custom, **core_options)
 
     @property
     def stats(self) -> RunnerStats:
@@ -126,7 +137,7 @@ def apply_pauses(consumer: Consumer | AsyncConsumer, plan: PollPlan) -> None:
         consumer.resume(plan.resume)
 
 
-def station_call(shell: Shell, run: StationRun) -> Calls:
+def station_call(shell: Shell[Any, Any], run: StationRun) -> Calls:
     """A station run: the callback, then the result handler; answers its ``RunDone``
     (``seconds``: wall time of both calls, a measurement, not a deadline)."""
     t0 = time.perf_counter()
@@ -144,7 +155,7 @@ def station_call(shell: Shell, run: StationRun) -> Calls:
     return RunDone(run, result, None, time.perf_counter() - t0, failed)
 
 
-def handler_upload(shell: Shell, up: Upload) -> Calls:
+def handler_upload(shell: Shell[Any, Any], up: Upload) -> Calls:
     """An upload through the custom ``batch_upload_handler``; answers its ``UploadDone``."""
     assert shell.batch_upload_handler is not None
     try:

@@ -15,9 +15,10 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
+from da_app.runtime import shell as sh
 from da_app.runtime.callbacks import (
     BatchUploadHandler,
     Callback,
@@ -26,24 +27,18 @@ from da_app.runtime.callbacks import (
     call_sync,
     is_async_callable,
 )
-from da_app.runtime.core import LoopCore, Ops
-from da_app.runtime.shell import (
-    Calls,
-    CoreListener,
-    Program,
-    Shell,
-    apply_pauses,
-    handler_upload,
-    station_call,
-)
+from da_app.runtime.core import LoopOptions, Ops
 from da_core.engine import Engine
 from da_core.ports import Clock, Consumer, Producer
 from da_core.types import DeliveryReport, OutboundRecord
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 log = logging.getLogger("da_app.runner")
 
 
-class SyncRunner(Shell):
+class SyncRunner(sh.Shell[Consumer, Producer]):
     """Runs one engine with a sync consumer/producer. See the module docstring."""
 
     def __init__(
@@ -54,34 +49,21 @@ class SyncRunner(Shell):
         clock: Clock,
         callback: Callback,
         *,
+        max_workers: int = 32,
         result_handler: ResultHandler | None = None,
         batch_upload_handler: BatchUploadHandler | None = None,
-        max_workers: int = 32,
-        poll_timeout: float = 0.1,
-        max_poll_records: int = 500,
-        drain_timeout: float = 10.0,
         global_consumer: Consumer | None = None,
-        max_pending_uploads: int = 1000,
-        max_pending_forwards: int | None = None,
-        multi_consumer_mode: bool = False,
+        **options: Unpack[LoopOptions],
     ) -> None:
-        self._bind(engine, clock, callback, (result_handler, batch_upload_handler))
-        self.consumer = consumer
-        self.producer = producer
         self.max_workers = max_workers
-        self.global_consumer = global_consumer
-        self.core = LoopCore(
+        self._bind(
             engine,
             clock,
+            (consumer, producer, global_consumer),
+            (callback, result_handler, batch_upload_handler),
             max_runs=max_workers,
-            poll_timeout=poll_timeout,
-            max_poll_records=max_poll_records,
-            drain_timeout=drain_timeout,
-            max_pending_uploads=max_pending_uploads,
-            max_pending_forwards=max_pending_forwards,
-            multi_consumer_mode=multi_consumer_mode,
             global_reader=global_consumer is not None,
-            custom_upload=batch_upload_handler is not None,
+            **options,
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="da-worker")
         handlers = (callback, result_handler, batch_upload_handler)
@@ -91,7 +73,7 @@ class SyncRunner(Shell):
         self._stop = threading.Event()
         self._abandoned = False
         self._thread: threading.Thread | None = None
-        self._listener = CoreListener(self.core, settle=self._revoke_due)
+        self._listener = sh.CoreListener(self.core, settle=self._revoke_due)
         self._lock = threading.RLock()
         """Held by the loop for each step; readers take it to see a state between steps."""
         self._running = False
@@ -200,7 +182,7 @@ class SyncRunner(Shell):
 
     def _drive(self, program: Ops) -> Any:
         """Run a core program to its end, performing each operation it yields."""
-        run = Program(program)
+        run = sh.Program(program)
         while (op := run.next()) is not None:
             try:
                 run.answer(self._perform(op))
@@ -212,7 +194,7 @@ class SyncRunner(Shell):
         c, gc = self.consumer, self.global_consumer or self.consumer
         match op:
             case a.Poll(plan):
-                apply_pauses(c, plan)
+                sh.apply_pauses(c, plan)
                 return c.poll(plan.timeout, plan.max_records)
             case a.Wait(seconds):
                 return self._collect(seconds)
@@ -257,14 +239,10 @@ class SyncRunner(Shell):
 
     def _start(self, work: a.Work) -> None:
         for run in work.runs:
-            self._pool.submit(self._calls, station_call(self, run)).add_done_callback(
-                self._finished
-            )
+            self._submit(sh.station_call(self, run))
         for up in work.uploads:
             if self.batch_upload_handler is not None:
-                self._pool.submit(self._calls, handler_upload(self, up)).add_done_callback(
-                    self._finished
-                )
+                self._submit(sh.handler_upload(self, up))
                 continue
             for rec in up.records:
                 self._produce(rec, functools.partial(a.UploadDone.of, up.upload_id))
@@ -282,16 +260,16 @@ class SyncRunner(Shell):
         except Exception as exc:  # a full local queue, a closed producer: a failed delivery
             on_delivery(DeliveryReport(rec, a.exc_text(exc)))
 
-    def _submit(self, calls: Calls) -> None:
+    def _submit(self, calls: sh.Calls) -> None:
         self._pool.submit(self._calls, calls).add_done_callback(self._finished)
 
     def _finished(self, fut: Future[Any]) -> None:
         if not fut.cancelled():
             self._done.put(fut.result())
 
-    def _calls(self, calls: Calls) -> Any:
+    def _calls(self, calls: sh.Calls) -> Any:
         """Run a program of user calls on this worker thread."""
-        run = Program(calls)
+        run = sh.Program(calls)
         while (call := run.next()) is not None:
             try:
                 run.answer(call_sync(*call, self._aloop))
