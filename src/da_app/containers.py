@@ -26,7 +26,6 @@ from dependency_injector import containers, providers
 from da_adapters.clock import SystemClock
 from da_adapters.codec import OrjsonCodec
 from da_adapters.memory import MemoryBroker
-from da_app.async_runner import AsyncRunner
 from da_app.clients import (
     AiokafkaClients,
     AsyncClients,
@@ -38,7 +37,7 @@ from da_app.clients import (
 )
 from da_app.http import OpsServers, start_servers
 from da_app.options import ServiceOptions
-from da_app.runner import BatchUploadHandler, Callback, ResultHandler, SyncRunner
+from da_app.runtime import AsyncRunner, BatchUploadHandler, Callback, ResultHandler, SyncRunner
 from da_app.settings import KafkaSettings, Settings
 from da_core.config import Catalog
 from da_core.engine import Engine

@@ -26,7 +26,7 @@ import attrs
 from da_core.types import PartitionLag
 
 if TYPE_CHECKING:
-    from da_app.runner import RunnerStats
+    from da_app.runtime import RunnerStats
     from da_core.engine import Engine
 
 

@@ -56,8 +56,7 @@ from prometheus_client.registry import Collector
 
 from da_app.health import Probe, Snapshot
 from da_app.http import Listener, OpsApp, OpsSource
-from da_app.runner import RunnerStats
-from da_app.stats import STATION_COUNT_BUCKETS, histogram_from_counts
+from da_app.runtime.stats import STATION_COUNT_BUCKETS, RunnerStats, histogram_from_counts
 from da_core.engine import Engine
 
 log = logging.getLogger("da_app.metrics")

@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 from dependency_injector import providers
 
-from da_app.async_runner import AsyncRunner
 from da_app.containers import Container, ServiceContainer
 from da_app.health import (
     Probe,
@@ -31,7 +30,7 @@ from da_app.health import (
 from da_app.http import Listener, OpsServers
 from da_app.options import ServiceOptions, resolve_options
 from da_app.reload import describe_reload, summary
-from da_app.runner import ResultHandler, RunnerStats, SyncRunner
+from da_app.runtime import AsyncRunner, ResultHandler, RunnerStats, SyncRunner
 from da_app.settings import Settings, build_module_catalog, load_raw_config
 from da_core.config import Catalog
 from da_core.engine import Engine

@@ -20,12 +20,11 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
 from da_app import signals
-from da_app.async_runner import AsyncRunner
 from da_app.containers import AsyncContainer, Container
 from da_app.health import Snapshot, lag_by_topic
 from da_app.options import DEFAULT_MODULE
 from da_app.reload import describe_changes
-from da_app.runner import BatchUploadHandler, Callback, ResultHandler, SyncRunner
+from da_app.runtime import AsyncRunner, BatchUploadHandler, Callback, ResultHandler, SyncRunner
 from da_app.service_base import _ServiceBase, log
 from da_core.types import PartitionLag
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from da_adapters.memory import ManualClock, MemoryBroker
-from da_app.runner import BatchUploadHandler, Callback, ResultHandler, SyncRunner
+from da_app.runtime import BatchUploadHandler, Callback, ResultHandler, SyncRunner
 from da_app.services import DataAnalysisService
 from da_core.types import TopicPartition
 
@@ -110,8 +110,8 @@ class Harness:
         deadline = time.monotonic() + timeout
         steps = 0
         quiet = 0
+        self.runner.core.request_global_refresh()  # global topics created since the last settle
         while time.monotonic() < deadline:
-            self.runner.refresh_globals()  # global topics created since the last step
             activity = self.runner.step()
             steps += 1
             if activity == 0 and self.runner.quiescent() and self._caught_up():

@@ -15,7 +15,7 @@ from typing import Any
 from da_adapters.memory import ManualClock, MemoryBroker
 from da_app.http import HealthServer
 from da_app.metrics import MetricsServer
-from da_app.runner import Callback
+from da_app.runtime import Callback
 from da_app.services import DataAnalysisService
 
 from .helpers import PARAM, RT, param, realtime

@@ -188,7 +188,7 @@ def test_importing_the_library_leaves_the_root_logger_untouched() -> None:
         "before = (list(root.handlers), root.level)\n"
         "import d_a, da_app, da_core, da_adapters\n"
         "import d_a.config, da_app.services, da_app.http, da_app.metrics, da_app.health\n"
-        "import da_app.main, da_app.testing, da_app.logconfig, da_app.runner\n"
+        "import da_app.main, da_app.testing, da_app.logconfig, da_app.runtime\n"
         "import da_core.engine, da_adapters.memory\n"
         "after = (list(root.handlers), root.level)\n"
         "print(json.dumps({'same': before == after, 'handlers': len(root.handlers),"

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from da_app import metrics
-from da_app.stats import Histogram, RateSampler, histogram_from_counts
+from da_app.runtime.stats import Histogram, RateSampler, histogram_from_counts
 
 from .helpers import OUT_LP, PARAM, RT, echo_window
 from .ops_support import Ops, ops_service, wait_for

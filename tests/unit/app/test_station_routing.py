@@ -72,10 +72,11 @@ def settle(*harnesses: Harness, timeout: float = 20.0) -> None:
     """Step every instance in turn until none has anything left to do."""
     deadline = time.monotonic() + timeout
     quiet = 0
+    for h in harnesses:
+        h.runner.core.request_global_refresh()  # global topics created since the last settle
     while time.monotonic() < deadline:
         activity = 0
         for h in harnesses:
-            h.runner.refresh_globals()
             activity += h.runner.step()
         if activity == 0 and all(h.runner.quiescent() and h._caught_up() for h in harnesses):
             quiet += 1

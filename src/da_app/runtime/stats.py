@@ -1,4 +1,5 @@
-"""Small accumulators the runners keep for monitoring: histograms and a throughput sampler.
+"""What a runner measures: ``RunnerStats``, and its small accumulators (histograms and a
+throughput sampler).
 
 Both are cheap enough for the engine loop (a bisect and two additions per observation; one
 comparison per loop iteration) and are read from other threads (the metrics and health
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
 
 PROCESSING_BUCKETS: tuple[float, ...] = (
     0.001,
@@ -87,8 +91,9 @@ def histogram_from_counts(
 
 
 class RateSampler:
-    """Samples ``(monotonic seconds, records, runs)`` at most once per ``every`` seconds and
-    keeps ``window`` seconds of them, so a reader can compute recent rates per second."""
+    """Samples ``(seconds of the service's clock, records, runs)`` at most once per ``every``
+    seconds and keeps ``window`` seconds of them, so a reader can compute recent rates per
+    second."""
 
     __slots__ = ("_last", "_samples", "every")
 
@@ -97,10 +102,10 @@ class RateSampler:
         self._samples: deque[tuple[float, int, int]] = deque(maxlen=int(window / every) + 1)
         self._last = float("-inf")
 
-    def tick(self, mono: float, records: int, runs: int) -> None:
-        if mono - self._last >= self.every:
-            self._last = mono
-            self._samples.append((mono, records, runs))
+    def tick(self, now: float, records: int, runs: int) -> None:
+        if now - self._last >= self.every:
+            self._last = now
+            self._samples.append((now, records, runs))
 
     def rates(self) -> dict[str, float | None]:
         """Records and runs per second over the sampled window (None before two samples)."""
@@ -114,3 +119,48 @@ class RateSampler:
             "runs_per_second": round((n1 - n0) / dt, 3),
             "window_seconds": round(dt, 3),
         }
+
+
+@attrs.define
+class RunnerStats:
+    """What the runner measured (durations are wall-clock seconds of the callbacks;
+    ``last_loop_at``, ``last_commit_at`` and ``commit_failed_at`` are times of the service's
+    clock). Written only by the loop (``LoopCore``), read lock-free by status and metrics.
+
+    ``processing`` and ``availability`` are cumulative histograms of every finished run's
+    duration and ``_data_quality['availability_ratio']``; ``missing_topic_runs`` counts, per
+    topic, the runs whose input lacked it; ``throughput`` samples records and runs per second.
+    """
+
+    loops: int = 0
+    records_polled: int = 0
+    callback_seconds: deque[float] = attrs.field(factory=lambda: deque(maxlen=4096))
+    callback_count: int = 0
+    result_handler_errors: int = 0
+    poll_errors: int = 0
+    last_loop_at: float = 0.0
+    last_poll_error: str | None = None
+    consumer_alive: bool = False
+    producer_alive: bool = False
+    commit_failed_at: float | None = None
+    last_commit_at: float | None = None
+    processing: Histogram = attrs.field(factory=lambda: Histogram(PROCESSING_BUCKETS))
+    availability: Histogram = attrs.field(factory=lambda: Histogram(RATIO_BUCKETS))
+    missing_topic_runs: dict[str, int] = attrs.field(factory=dict)
+    throughput: RateSampler = attrs.field(factory=RateSampler)
+    refused: str | None = None
+    """Why the runner refused to go on (station co-location broken, ``da_core.routing``)."""
+
+    def run_finished(self, seconds: float, module_input: Mapping[str, Any]) -> None:
+        """Account one finished run (on the loop, when its result comes back)."""
+        self.callback_count += 1
+        self.callback_seconds.append(seconds)
+        self.processing.observe(seconds)
+        quality = module_input.get("_data_quality")
+        if isinstance(quality, Mapping):
+            ratio = quality.get("availability_ratio")
+            if isinstance(ratio, (int, float)):
+                self.availability.observe(float(ratio))
+            missing = self.missing_topic_runs
+            for topic in quality.get("missing_topics") or ():
+                missing[topic] = missing.get(topic, 0) + 1

@@ -1,8 +1,8 @@
-"""Flow control shared by both runners: what to poll, what to admit, what to pause.
+"""Flow control of the loop core: what to poll, what to admit, what to pause.
 
 In ``multi_consumer_mode`` a ``FairIntake`` admits at most ``max_poll_records`` per topic per
 cycle and asks for the topics over its high-water mark to be paused; independently of the mode,
-the sync runner pauses everything while too many uploads are pending.
+``LoopCore`` pauses everything while too many uploads or shares are pending.
 """
 
 from __future__ import annotations
@@ -10,14 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from da_app.runtime.rebalance import ordered
 from da_core.fair_intake import FairIntake
 from da_core.types import Record, TopicPartition
 
 log = logging.getLogger("da_app.runner")
-
-
-def _ordered(tps: set[TopicPartition]) -> list[TopicPartition]:
-    return sorted(tps, key=lambda tp: (tp.topic, tp.partition))
 
 
 class FlowControl:
@@ -65,7 +62,7 @@ class FlowControl:
         pause = desired - self.paused
         resume = (self.paused - desired) & assigned
         self.paused = desired
-        return _ordered(pause), _ordered(resume)
+        return ordered(pause), ordered(resume)
 
     def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         """Forget what was buffered or paused for revoked partitions (delivered again later)."""

@@ -10,6 +10,13 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+Callback = Callable[[str, dict[str, Any]], Any]
+"""The module's model: ``(station_id, module_input) -> result`` (sync or ``async def``)."""
+ResultHandler = Callable[[str, dict[str, Any], Any], Any]
+"""Called after each run with ``(station_id, module_input, result)``."""
+BatchUploadHandler = Callable[[str, list[dict[str, Any]]], Any]
+"""Replaces the default upload: ``(batch_id, results)``."""
+
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
     """True for ``async def`` functions and objects whose ``__call__`` is ``async def``."""

@@ -1,0 +1,297 @@
+"""``AsyncRunner``: the asyncio shell around ``LoopCore``, on one event loop.
+
+One task drives the core's programs; station runs are tasks bounded by ``max_concurrency`` (a
+sync callback runs in a thread pool of ``max_workers``); uploads, dead letters and shares are
+tasks that await their delivery reports. Completions come back through an ``asyncio.Queue``
+that also wakes the loop. Revoked partitions are drained by the step after the poll that
+revoked them (the listener is called synchronously inside the consumer's poll).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from da_app.runtime import actions as a
+from da_app.runtime.callbacks import BatchUploadHandler, Callback, ResultHandler, call_async
+from da_app.runtime.core import LoopOptions, Ops
+from da_app.runtime.shell import (
+    Calls,
+    CoreListener,
+    Program,
+    Shell,
+    apply_pauses,
+    handler_upload,
+    station_call,
+)
+from da_core.engine import DeadLetter, Engine, Forward, Upload
+from da_core.ports import AsyncConsumer, AsyncProducer, Clock
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+ASYNC_FORWARDS_IN_FLIGHT = 200
+"""Shares sent and not yet answered, at most (rekey routing). aiokafka slows down sharply with
+many sends waiting at once (one producer, 20,000 records on 3 partitions, sends/s by how many
+were awaited together: 100: 51k, 200: 47k, 500: 27k, 2,000: 11k, 20,000: 0.5k)."""
+
+
+class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
+    """Runs one engine with async ports on the current event loop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        consumer: AsyncConsumer,
+        producer: AsyncProducer,
+        clock: Clock,
+        callback: Callback,
+        *,
+        result_handler: ResultHandler | None = None,
+        batch_upload_handler: BatchUploadHandler | None = None,
+        max_concurrency: int = 64,
+        max_workers: int = 32,
+        global_consumer: AsyncConsumer | None = None,
+        **options: Unpack[LoopOptions],
+    ) -> None:
+        self._bind(
+            engine,
+            clock,
+            (consumer, producer, global_consumer),
+            (callback, result_handler, batch_upload_handler),
+            max_runs=max_concurrency,
+            max_forwards_in_flight=ASYNC_FORWARDS_IN_FLIGHT,
+            **options,
+        )
+        self.max_concurrency = max_concurrency
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="da-aworker")
+        self._done: asyncio.Queue[a.Completion] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop: asyncio.Event | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._listener = CoreListener(self.core)
+        self._abandoned = False
+        self._resubscribe = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the runner runs on (set by ``start``)."""
+        self.stopped: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        """Start the clients and subscribe, without starting the loop task (a test harness
+        then calls ``step()`` itself); ``start`` does this first."""
+        self.loop = asyncio.get_running_loop()
+        self._done = asyncio.Queue()
+        self._stop = asyncio.Event()
+        self.stopped = asyncio.Event()
+        await self.consumer.start()
+        await self.producer.start()
+        if self.global_consumer is not None and self.engine.global_topics:
+            await self.global_consumer.start()
+        else:
+            self.global_consumer = None
+        self.core.global_reader = self.global_consumer is not None
+        await self._drive(self.core.subscribe())
+
+    async def start(self) -> None:
+        """Subscribe and start the loop task; returns once running."""
+        await self.open()
+        self._main = asyncio.create_task(self._run(), name="da-engine-loop")
+
+    def request_resubscribe(self) -> None:
+        """Subscribe again to the engine's topics at the start of the next loop iteration
+        (after a reconfiguration changed them)."""
+        self._resubscribe = True
+
+    async def _run(self) -> None:
+        assert self._stop is not None
+        try:
+            while not self._stop.is_set():
+                await self.step()
+        finally:
+            if not self._abandoned:
+                await self.close()
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after its current iteration."""
+        if self._stop is not None:
+            self._stop.set()
+
+    async def stop(self) -> None:
+        """Stop consuming, finish in-flight work (up to ``drain_timeout``), commit, close."""
+        if self._stop is None:
+            return
+        self._stop.set()
+        if self._main is not None:
+            await self._main
+        elif self.stopped is not None and not self.stopped.is_set():
+            await self.close()
+
+    async def abandon(self) -> None:
+        """Simulate a crash: stop at once, commit nothing more, leave the group."""
+        self._abandoned = True
+        self._listener.active = False
+        self.request_stop()
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+        for t in list(self._tasks):
+            t.cancel()
+        await self.consumer.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.stopped is not None:
+            self.stopped.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._main is not None and not self._main.done()
+
+    async def step(self) -> int:
+        """One loop iteration; returns how many things happened (0 = idle)."""
+        if self._resubscribe:
+            self._resubscribe = False
+            await self._drive(self.core.subscribe(again=True))
+        n: int = await self._drive(self.core.step())
+        return n
+
+    async def drain(self, deadline: a.Deadline | None = None) -> bool:
+        """Finish in-flight work without polling (``LoopCore.drain``)."""
+        done: bool = await self._drive(self.core.drain(deadline))
+        return done
+
+    async def close(self) -> None:
+        """Drain, commit, close the clients (the end of ``stop``)."""
+        await self._drive(self.core.shutdown())
+        self._listener.active = False
+        await self.consumer.close()
+        if self.global_consumer is not None:
+            await self.global_consumer.close()
+        await self.producer.flush(5.0)
+        await self.producer.close()
+        self._executor.shutdown(wait=False)
+        self.core.closed()
+        if self.stopped is not None:
+            self.stopped.set()
+
+    # ------------------------------------------------------------------ performing ops
+
+    async def _drive(self, program: Ops) -> Any:
+        """Run a core program to its end, awaiting each operation it yields."""
+        ops = Program(program)
+        while (op := ops.next()) is not None:
+            try:
+                ops.answer(await self._perform(op))
+            except Exception as exc:
+                ops.fail(exc)
+        return ops.result
+
+    async def _perform(self, op: a.Op) -> Any:
+        c, gc = self.consumer, self.global_consumer or self.consumer
+        match op:
+            case a.Poll(plan):
+                apply_pauses(c, plan)
+                return await c.poll(plan.timeout, plan.max_records)
+            case a.Wait(seconds):
+                return await self._collect(seconds)
+            case a.Start(work):
+                self._start(work)
+            case a.Commit(offsets):
+                await c.commit(offsets)
+            case a.Assignment():
+                return c.assignment()
+            case a.Partitions(topics, global_reader):
+                source = gc if global_reader else c
+                return {t: await source.partitions_for(t) for t in topics}
+            case a.PollGlobal(max_records):
+                return await gc.poll(0.0, max_records)
+            case a.Assign(partitions):
+                await gc.assign(list(partitions), from_beginning=True)
+            case a.Subscribe(topics):
+                await c.subscribe(list(topics), self._listener)
+            case a.CreateTopics(topics, partitions, replication):
+                await c.create_topics(list(topics), partitions, replication)
+            case a.Sleep(seconds):
+                assert self._stop is not None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), seconds)
+            case a.RequestStop():
+                self.request_stop()
+        return None
+
+    async def _collect(self, seconds: float) -> list[a.Completion]:
+        """The completions there are, waiting up to ``seconds`` for a first one."""
+        q = self._done
+        assert q is not None
+        items: list[a.Completion] = []
+        if seconds > 0 and q.empty():
+            with contextlib.suppress(TimeoutError):
+                items.append(await asyncio.wait_for(q.get(), seconds))
+        while not q.empty():
+            items.append(q.get_nowait())
+        return items
+
+    def _start(self, work: a.Work) -> None:
+        for run in work.runs:
+            self._spawn(self._calls(station_call(self, run)))
+        for up in work.uploads:
+            if self.batch_upload_handler is not None:
+                self._spawn(self._calls(handler_upload(self, up)))
+            else:
+                self._spawn(self._upload(up))
+        for dl in work.dead_letters:
+            self._spawn(self._dead_letter(dl))
+        if work.forwards:
+            self._spawn(self._forward(work.forwards))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """A task's answer (a completion or a list of them) goes to the queue."""
+        self._tasks.discard(task)
+        if task.cancelled() or self._done is None:
+            return
+        done = task.result()
+        for item in done if isinstance(done, list) else [done]:
+            self._done.put_nowait(item)
+
+    async def _calls(self, calls: Calls) -> Any:
+        """Run a program of user calls: awaited, or in the executor when sync."""
+        program = Program(calls)
+        while (call := program.next()) is not None:
+            fn, args = call
+            try:
+                program.answer(await call_async(fn, args, self._executor))
+            except Exception as exc:
+                program.fail(exc)
+        return program.result
+
+    async def _upload(self, up: Upload) -> list[a.UploadDone]:
+        sent = [self.producer.send(r) for r in up.records]
+        reports = await asyncio.gather(*sent, return_exceptions=True)
+        return [
+            a.UploadDone(up.upload_id, False, a.exc_text(r))
+            if isinstance(r, BaseException)
+            else a.UploadDone.of(up.upload_id, r)
+            for r in reports
+        ]
+
+    async def _dead_letter(self, dl: DeadLetter) -> a.DeadLetterDone:
+        try:
+            return a.DeadLetterDone.of(dl.dl_id, await self.producer.send(dl.record))
+        except Exception:
+            return a.DeadLetterDone(dl.dl_id, False)
+
+    async def _forward(self, forwards: list[Forward]) -> list[a.ForwardDone]:
+        try:
+            reports = await self.producer.send_many([f.record for f in forwards])
+        except Exception as exc:
+            return [a.ForwardDone(f.fwd_id, False, a.exc_text(exc)) for f in forwards]
+        return [a.ForwardDone.of(f.fwd_id, r) for f, r in zip(forwards, reports, strict=True)]

@@ -1,0 +1,491 @@
+"""``LoopCore``: every decision of the engine loop, sans I/O, shared by both runners.
+
+The core owns the engine (its only caller) and decides: completions (run, upload, share and
+dead-letter answers go to the engine), the poll's size and timeout, back-pressure (every
+partition pauses while ``max_pending_uploads`` uploads *or* ``max_pending_forwards`` shares are
+unacknowledged, in both shells alike), fair intake and pause/resume (``FlowControl``),
+rebalance bookkeeping (``RebalanceBook``, the co-location check, ``refuse``), the rekey routing
+plan, the global-topic refresh schedule, draining and shutdown, and ``RunnerStats``.
+
+It has no thread, task, socket or clock read of its own: time comes only from the ``Clock``
+port given to it. Its I/O is written as generators (``subscribe``, ``step``, ``drain``,
+``revoke_due``, ``shutdown``) that yield operations (``da_app.runtime.actions``: poll, commit,
+start work, wait...) and receive their answers; a shell drives one with a trampoline that
+performs each operation on its ports, throwing an operation's exception back into the
+generator. The sync shell performs them on threads' clients, the async one awaits them: the
+behaviour is the same by construction. Methods that are not generators are plain state
+changes, callable directly (the unit tests do).
+
+Termination under a clock that never moves (``ManualClock`` in tests): every deadline is a
+``Deadline``, which also passes after a bounded number of idle waits of real time (``Wait`` or
+``Sleep`` ops of known length); a drain moreover ends as soon as nothing is in flight and the
+clock has not moved across an idle wait, since then only time could make progress. Global
+topics are re-read every ``GLOBAL_REFRESH_SECONDS`` of the clock, at every (re)subscription,
+and whenever ``request_global_refresh()`` asks (the test harness does so once per settle).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from typing import Any, TypedDict
+
+from da_app.runtime.actions import (
+    Assign,
+    Assignment,
+    Commit,
+    Completion,
+    CreateTopics,
+    Deadline,
+    ForwardDone,
+    Op,
+    Partitions,
+    Poll,
+    PollGlobal,
+    PollPlan,
+    RequestStop,
+    RunDone,
+    Sleep,
+    Start,
+    Subscribe,
+    UploadDone,
+    Wait,
+    Work,
+    exc_text,
+)
+from da_app.runtime.flow import FlowControl
+from da_app.runtime.rebalance import RebalanceBook
+from da_app.runtime.stats import RunnerStats
+from da_core.engine import Engine
+from da_core.errors import ConfigError
+from da_core.ports import Clock
+from da_core.routing import plan_internal_topics
+from da_core.types import Record, TopicPartition
+
+log = logging.getLogger("da_app.runner")
+
+Ops = Generator[Op, Any, Any]
+"""A core program: yields operations, receives their answers."""
+
+GLOBAL_REFRESH_SECONDS = 5.0
+"""How often new partitions of global topics are looked for (seconds of the clock)."""
+ROUTING_SETUP_SECONDS = 30.0
+"""How long created internal topics may take to show up in the cluster's metadata."""
+ROUTING_WAIT = 0.2
+"""Seconds between two looks for created internal topics."""
+BUSY_WAIT = 0.005
+"""Seconds to wait for a completion when work is in flight and nothing else happened."""
+DRAIN_WAIT = 0.01
+"""Seconds of one idle wait while draining."""
+FORWARDS_PER_UPLOAD = 10
+"""Back-pressure default: consumption pauses at ``max_pending_uploads`` times this many
+unacknowledged shares (rekey routing)."""
+MAX_FORWARDS_IN_FLIGHT = 5000
+"""Shares produced and not yet answered, at most (rekey routing; the sync shell's default):
+the client's queue and the broker see a bounded load, the rest waits in the engine."""
+
+
+class LoopOptions(TypedDict, total=False):
+    """The keyword arguments of ``LoopCore`` that both shells take as they are."""
+
+    poll_timeout: float
+    max_poll_records: int
+    drain_timeout: float
+    max_pending_uploads: int
+    max_pending_forwards: int | None
+    multi_consumer_mode: bool
+
+
+class LoopCore:
+    """The loop's state machine; see the module docstring.
+
+    ``max_runs``: station runs in flight at most (the sync pool's workers, the async
+    concurrency). ``custom_upload``: uploads go to a ``batch_upload_handler`` (one completion
+    per upload) instead of being produced (one per record). ``global_reader``: global topics
+    are read by a separate reader outside the group (else through the group)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        max_runs: int,
+        poll_timeout: float = 0.1,
+        max_poll_records: int = 500,
+        drain_timeout: float = 10.0,
+        max_pending_uploads: int = 1000,
+        max_pending_forwards: int | None = None,
+        max_forwards_in_flight: int = MAX_FORWARDS_IN_FLIGHT,
+        multi_consumer_mode: bool = False,
+        global_reader: bool = False,
+        custom_upload: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.max_runs = max_runs
+        self.poll_timeout = poll_timeout
+        self.max_poll_records = max_poll_records
+        self.drain_timeout = drain_timeout
+        self.max_pending_uploads = max_pending_uploads
+        self.max_pending_forwards = (
+            max_pending_forwards
+            if max_pending_forwards is not None
+            else max_pending_uploads * FORWARDS_PER_UPLOAD
+        )
+        self.max_forwards_in_flight = max_forwards_in_flight
+        self.global_reader = global_reader
+        self.custom_upload = custom_upload
+        self.flow = FlowControl(max_poll_records, multi_consumer_mode)
+        self.rebalance = RebalanceBook(engine.next_to_track)
+        self.stats = RunnerStats()
+        self.subscribed = False
+        self._runs = 0
+        self._uploads: dict[int, list[Any]] = {}  # id -> [parts still out, first error]
+        self._dead: set[int] = set()
+        self._busy = False
+        self._global_assigned: set[TopicPartition] = set()
+        self._next_global_refresh: float | None = None  # None: due now
+
+    # ------------------------------------------------------------------ predicates
+
+    @property
+    def runs_in_flight(self) -> int:
+        return self._runs
+
+    @property
+    def in_flight(self) -> int:
+        """Runs, uploads, shares and dead letters started and not answered yet."""
+        return self._runs + len(self._uploads) + len(self._dead) + self.engine.forwards_in_flight
+
+    def idle(self) -> bool:
+        """Nothing queued, running, uploading (or waiting to retry) or waiting to be told."""
+        eng = self.engine
+        return not (eng.runnable or eng.pending_uploads or eng.pending_forwards or self.in_flight)
+
+    def quiescent(self) -> bool:
+        """Nothing can happen until records arrive or time passes: no run queued or in
+        flight, nothing awaiting its answer, no record buffered by the fair intake (uploads
+        and shares waiting for a retry backoff may remain)."""
+        return not (self.engine.runnable or self.in_flight or self.flow.backlog)
+
+    def group_topics(self) -> tuple[str, ...]:
+        eng = self.engine
+        if not self.global_reader:
+            return eng.topics  # without a separate reader, global topics come through the group
+        return tuple(t for t in eng.topics if t not in eng.global_topics)
+
+    # ------------------------------------------------------------------ completions
+
+    def complete(self, items: Iterable[Completion]) -> int:
+        """Hand answers to the engine; returns how many there were."""
+        now = self.clock.time()
+        eng = self.engine
+        n = 0
+        for item in items:
+            n += 1
+            if isinstance(item, RunDone):
+                self._runs -= 1
+                self.stats.run_finished(item.seconds, item.run.module_input)
+                self.stats.result_handler_errors += item.handler_failed
+                eng.finish_run(item.run, now, result=item.result, error=item.error)
+            elif isinstance(item, UploadDone):
+                self._upload_part(item, now)
+            elif isinstance(item, ForwardDone):
+                eng.forward_done(item.fwd_id, item.ok, now, item.error)
+            elif item.dl_id in self._dead:
+                self._dead.discard(item.dl_id)
+                eng.dead_letter_done(item.dl_id, item.ok, now)
+        return n
+
+    def _upload_part(self, item: UploadDone, now: float) -> None:
+        parts = self._uploads.get(item.upload_id)
+        if parts is None:
+            return
+        if not item.ok and parts[1] is None:
+            parts[1] = item.error or "delivery failed"
+        parts[0] -= 1
+        if parts[0] <= 0:
+            del self._uploads[item.upload_id]
+            error = parts[1]
+            self.engine.upload_done(item.upload_id, error is None, now, error)
+
+    # ------------------------------------------------------------------ one iteration
+
+    def step(self) -> Ops:
+        """One loop iteration; returns how many things happened (0: idle)."""
+        activity = self.complete((yield Wait(0.0)))
+        plan = self.poll_plan((yield Assignment()), activity)
+        try:
+            records: list[Record] = yield Poll(plan)
+            self.stats.consumer_alive = True
+            self.stats.last_poll_error = None
+        except Exception as exc:  # the broker can be unreachable: keep running, back off
+            yield Sleep(self.poll_failed(exc))
+            records = []
+        yield from self.revoke_due()
+        if self.rebalance.colocation_due:
+            yield from self.check_colocation()
+        activity += self.ingest(records)
+        if self.global_reader:
+            if self.global_refresh_due():
+                yield from self.refresh_globals()
+            activity += self.ingest_global((yield PollGlobal(self.max_poll_records)))
+        activity += yield from self.pump()
+        wait = self.end_step(activity)
+        if wait:
+            activity += self.complete((yield Wait(wait)))
+        return activity
+
+    def poll_plan(self, assignment: set[TopicPartition], activity: int) -> PollPlan:
+        """Back-pressure and fair-intake pauses, and how long the poll may wait: not at all
+        when there is work to do now, briefly while work is in flight."""
+        eng = self.engine
+        self._busy = bool(activity or self._runs or eng.has_work)
+        if activity or eng.runnable or self.flow.backlog:
+            timeout = 0.0
+        else:
+            timeout = BUSY_WAIT if self._busy else self.poll_timeout
+        over = (
+            eng.pending_uploads >= self.max_pending_uploads
+            or eng.pending_forwards >= self.max_pending_forwards
+        )
+        if over and not self.flow.paused:
+            log.warning(
+                "pausing consumption: %d uploads and %d shares pending",
+                eng.pending_uploads,
+                eng.pending_forwards,
+            )
+        pause, resume = self.flow.plan(assignment, pause_all=over)
+        return PollPlan(timeout, self.flow.poll_size(len(eng.topics)), pause, resume)
+
+    def poll_failed(self, exc: BaseException) -> float:
+        """Account a failed poll; returns the backoff (seconds) before the next one."""
+        self.stats.consumer_alive = False
+        self.stats.poll_errors += 1
+        self.stats.last_poll_error = exc_text(exc)
+        log.error("poll failed: %s", exc)
+        return min(1.0, self.poll_timeout * 5)
+
+    def ingest(self, records: list[Record]) -> int:
+        """Group records: replays skipped, fair admission, then the engine."""
+        records = self.flow.admit(self.rebalance.skip_replayed(records))
+        if records:
+            self.stats.records_polled += len(records)
+            self.engine.ingest(records, self.clock.time())
+        return len(records)
+
+    def ingest_global(self, records: list[Record]) -> int:
+        if records:
+            self.engine.ingest(records, self.clock.time(), tracked=False)
+        return len(records)
+
+    def take_work(self) -> Work:
+        """Advance the engine's time and take what may start now within the limits."""
+        eng = self.engine
+        now = self.clock.time()
+        eng.tick(now)
+        free = self.max_runs - self._runs
+        runs = eng.take_runs(free, now) if free > 0 and eng.runnable else []
+        self._runs += len(runs)
+        uploads = eng.take_uploads(now)
+        for up in uploads:
+            parts = 1 if self.custom_upload else len(up.records)
+            if parts:
+                self._uploads[up.upload_id] = [parts, None]
+            else:
+                eng.upload_done(up.upload_id, True, now)  # nothing to produce
+        dead = eng.take_dead_letters()
+        self._dead.update(dl.dl_id for dl in dead)
+        forwards = []
+        if eng.internal_topics:
+            forwards = eng.take_forwards(now, self.max_forwards_in_flight - eng.forwards_in_flight)
+        return Work(runs, uploads, dead, forwards)
+
+    def pump(self) -> Ops:
+        """Everything but polling: start work, take answers, commit what is due."""
+        work = self.take_work()
+        if work:
+            yield Start(work)
+        n = len(work) + self.complete((yield Wait(0.0)))
+        offsets = self.engine.take_commit(self.clock.time())
+        if offsets:
+            yield from self.commit(offsets)
+        return n
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> Ops:
+        """Commit and tell the engine; returns whether it worked (failures are retried)."""
+        try:
+            yield Commit(offsets)
+        except Exception as exc:
+            log.error("commit failed (%s); offsets kept for retry", exc)
+            now = self.clock.time()
+            self.stats.commit_failed_at = now
+            self.engine.commit_done(offsets, False, now)
+            return False
+        now = self.clock.time()
+        self.stats.last_commit_at = now
+        self.stats.commit_failed_at = None
+        self.engine.commit_done(offsets, True, now)
+        return True
+
+    def end_step(self, activity: int) -> float:
+        """Account the iteration; returns how long to wait for a completion before the next
+        one (work is in flight and nothing happened: do not spin)."""
+        now = self.clock.time()
+        self.stats.loops += 1
+        self.stats.last_loop_at = now
+        self.stats.throughput.tick(now, self.engine.stats.records_in, self.stats.callback_count)
+        return BUSY_WAIT if not activity and self._busy else 0.0
+
+    # ------------------------------------------------------------------ draining
+
+    def drain_deadline(self) -> Deadline:
+        return Deadline.after(self.clock.time(), self.drain_timeout, DRAIN_WAIT)
+
+    def drain(self, deadline: Deadline | None = None) -> Ops:
+        """Finish in-flight work without polling, until idle (True) or the deadline, or until
+        no progress is possible (False). Open batches are completed once nothing else is
+        left (nothing more would finish them)."""
+        deadline = deadline or self.drain_deadline()
+        while not self._drain_over(deadline):
+            yield from self.pump()
+            if self.idle():
+                if not self.engine.open_batches:
+                    return True
+                self.engine.flush_batches(self.clock.time())
+                continue
+            if not self.complete((yield Wait(DRAIN_WAIT))):
+                deadline.waited()
+        return False
+
+    def _drain_over(self, deadline: Deadline) -> bool:
+        now = self.clock.time()
+        stalled = deadline.waits > 0 and now == deadline.started and not self.in_flight
+        return stalled or deadline.passed(now)
+
+    def shutdown(self) -> Ops:
+        """Drain, then commit everything done; the shell closes its clients afterwards."""
+        if not (yield from self.drain()):
+            log.warning("stop: drain deadline passed with work in flight; it will be redelivered")
+        offsets = self.engine.flush_offsets()
+        if offsets:
+            yield from self.commit(offsets)
+
+    def closed(self) -> None:
+        self.stats.consumer_alive = False
+        self.stats.producer_alive = False
+
+    # ------------------------------------------------------------------ rebalance
+
+    def on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """Told by the consumer (inside a poll); the shell then runs ``revoke_due``."""
+        self.flow.revoked(partitions)  # the consumer delivers them again
+        self.rebalance.revoked(partitions)
+
+    def on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        self.rebalance.assigned(partitions)
+
+    def revoke_due(self) -> Ops:
+        """Drain, commit the final offsets of and forget the partitions due for revoke."""
+        due = self.rebalance.take_due()
+        if not due:
+            return
+        self.flow.revoked(due)
+        log.info("partitions revoked: %s; draining", ", ".join(map(str, due)))
+        yield from self.drain()
+        final = self.engine.partitions_revoked(due)
+        if final:
+            yield from self.commit(final)
+
+    def check_colocation(self) -> Ops:
+        """After an assignment: refuse to go on when this member's partitions would split a
+        station's data across instances (see ``da_core.routing``)."""
+        self.rebalance.colocation_due = False
+        eng = self.engine
+        found = yield Partitions(tuple(eng.colocation_count_topics()))
+        counts = {t: len(ps) for t, ps in found.items()}
+        if refuse(self.stats, eng.colocation_problem((yield Assignment()), counts)):
+            yield RequestStop()
+
+    # ------------------------------------------------------------------ subscription
+
+    def subscribe(self, *, again: bool = False) -> Ops:
+        """Prepare routing, join the group for the engine's topics, read global topics.
+        ``again``: a reconfiguration changed the topics; partitions handed back keep state."""
+        if again:
+            self.rebalance.resubscribing()
+        yield from self.prepare_routing()
+        topics = self.group_topics()
+        yield Subscribe(topics)
+        yield from self.refresh_globals()
+        if again:
+            log.info("subscribed to %s", ", ".join(topics))
+        self.subscribed = True
+        self.stats.consumer_alive = True
+        self.stats.producer_alive = True
+
+    def prepare_routing(self) -> Ops:
+        """Rekey routing: make sure the internal topics exist with one partition count, and
+        tell the engine that count."""
+        eng = self.engine
+        if not eng.internal_topics:
+            return
+        found = yield Partitions((*eng.internal_topics, *eng.internal_topics.values()))
+        count = {t: len(ps) for t, ps in found.items()}
+        n, missing = plan_internal_topics(
+            eng.routing,
+            {t: count[t] for t in eng.internal_topics},
+            {t: count[t] for t in eng.internal_topics.values()},
+        )
+        if missing:
+            yield CreateTopics(tuple(missing), n, eng.routing.replication_factor)
+            deadline = Deadline.after(self.clock.time(), ROUTING_SETUP_SECONDS, ROUTING_WAIT)
+            while any(len(ps) != n for ps in (yield Partitions(tuple(missing))).values()):
+                if deadline.passed(self.clock.time()):
+                    raise ConfigError(
+                        f"internal topics {', '.join(missing)} did not appear with {n} "
+                        f"partitions within {ROUTING_SETUP_SECONDS:.0f}s"
+                    )
+                yield Sleep(ROUTING_WAIT)
+                deadline.waited()
+        eng.set_rekey_partitions(n)
+        internal = list(eng.internal_topics.values())
+        log.info(
+            "station routing: rekey through %d internal topic(s) of %d partitions (%s)",
+            len(internal),
+            n,
+            ", ".join(internal),
+        )
+
+    def request_global_refresh(self) -> None:
+        """Look for new partitions of global topics at the next iteration."""
+        self._next_global_refresh = None
+
+    def global_refresh_due(self) -> bool:
+        due = self._next_global_refresh
+        return self.global_reader and (due is None or self.clock.time() >= due)
+
+    def refresh_globals(self) -> Ops:
+        """Assign every partition of the global topics (new ones too) from the beginning."""
+        self._next_global_refresh = self.clock.time() + GLOBAL_REFRESH_SECONDS
+        if not self.global_reader:
+            return
+        found: Mapping[str, list[int]] = yield Partitions(self.engine.global_topics, True)
+        new = [
+            TopicPartition(t, p)
+            for t, ps in found.items()
+            for p in ps
+            if TopicPartition(t, p) not in self._global_assigned
+        ]
+        if new:
+            yield Assign(tuple(new))
+            self._global_assigned.update(new)
+
+
+def refuse(stats: RunnerStats, problem: str | None) -> bool:
+    """Record and log the first reason to refuse (a broken co-location); True: stop now."""
+    if problem is None or stats.refused is not None:
+        return False
+    stats.refused = problem
+    log.error("refusing to run: %s", problem)
+    return True

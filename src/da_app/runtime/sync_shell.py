@@ -1,0 +1,278 @@
+"""``SyncRunner``: the thread shell around ``LoopCore``.
+
+One loop thread drives the core's programs (it is the engine's only caller, under ``_lock``);
+station runs and custom uploads go to a bounded thread pool (``max_workers``) and come back,
+with the producer's delivery reports, through a queue. No per-station threads: 10,000
+stations share the pool. An async callable given to this runner is awaited on a private event
+loop thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from da_app.runtime import actions as a
+from da_app.runtime import shell as sh
+from da_app.runtime.callbacks import (
+    BatchUploadHandler,
+    Callback,
+    LoopThread,
+    ResultHandler,
+    call_sync,
+    is_async_callable,
+)
+from da_app.runtime.core import LoopOptions, Ops
+from da_core.engine import Engine
+from da_core.ports import Clock, Consumer, Producer
+from da_core.types import DeliveryReport, OutboundRecord
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+log = logging.getLogger("da_app.runner")
+
+
+class SyncRunner(sh.Shell[Consumer, Producer]):
+    """Runs one engine with a sync consumer/producer. See the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        consumer: Consumer,
+        producer: Producer,
+        clock: Clock,
+        callback: Callback,
+        *,
+        max_workers: int = 32,
+        result_handler: ResultHandler | None = None,
+        batch_upload_handler: BatchUploadHandler | None = None,
+        global_consumer: Consumer | None = None,
+        **options: Unpack[LoopOptions],
+    ) -> None:
+        self.max_workers = max_workers
+        self._bind(
+            engine,
+            clock,
+            (consumer, producer, global_consumer),
+            (callback, result_handler, batch_upload_handler),
+            max_runs=max_workers,
+            global_reader=global_consumer is not None,
+            **options,
+        )
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="da-worker")
+        handlers = (callback, result_handler, batch_upload_handler)
+        needs_loop = any(f is not None and is_async_callable(f) for f in handlers)
+        self._aloop = LoopThread() if needs_loop else None
+        self._done: queue.SimpleQueue[a.Completion] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._abandoned = False
+        self._thread: threading.Thread | None = None
+        self._listener = sh.CoreListener(self.core, settle=self._revoke_due)
+        self._lock = threading.RLock()
+        """Held by the loop for each step; readers take it to see a state between steps."""
+        self._running = False
+        self.stopped = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def subscribe(self) -> None:
+        """Join the group for the module's topics; global topics go to the global reader."""
+        if not self.core.subscribed:
+            self._drive(self.core.subscribe())
+
+    def resubscribe(self) -> None:
+        """Subscribe again after a reconfiguration changed the topics (call with ``_lock``
+        held, as ``reload_config`` does)."""
+        self._drive(self.core.subscribe(again=True))
+
+    def start(self) -> None:
+        """Run the loop in a background thread."""
+        self.subscribe()
+        self._thread = threading.Thread(target=self.run, name="da-engine-loop", daemon=True)
+        self._thread.start()
+
+    def run(self) -> None:
+        """Run the loop on this thread until ``stop()``; then drain and commit."""
+        self.subscribe()
+        self._running = True
+        try:
+            while not self._stop.is_set():
+                self.step()
+        finally:
+            self._running = False
+            if not self._abandoned:
+                self._shutdown()
+            self.stopped.set()
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after its current iteration (safe from a signal handler: it
+        only sets an event; ``run()`` then drains, commits and returns)."""
+        self._stop.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop consuming, finish in-flight work (up to ``drain_timeout``), commit, close."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout if timeout is not None else self.core.drain_timeout + 10)
+        elif self._thread is None and not self.stopped.is_set():
+            self._shutdown()
+            self.stopped.set()
+
+    def abandon(self) -> None:
+        """Simulate a crash: stop at once, commit nothing more, leave the group."""
+        self._abandoned = True
+        self._listener.active = False
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+        try:
+            self.consumer.close()
+        finally:
+            self._close_workers(wait=False)
+            self.stopped.set()
+
+    @property
+    def alive(self) -> bool:
+        """The loop is running, in its background thread or in ``run()`` on the caller's."""
+        return self._running or (self._thread is not None and self._thread.is_alive())
+
+    def step(self) -> int:
+        """One loop iteration; returns how many things happened (0 = idle)."""
+        with self._lock:
+            n: int = self._drive(self.core.step())
+            return n
+
+    def drain(self, deadline: a.Deadline | None = None) -> bool:
+        """Finish in-flight work without polling (``LoopCore.drain``)."""
+        done: bool = self._drive(self.core.drain(deadline))
+        return done
+
+    def _revoke_due(self) -> None:
+        self._drive(self.core.revoke_due())
+
+    def _shutdown(self) -> None:
+        with self._lock:  # status readers wait for the final state instead of racing the drain
+            self._drive(self.core.shutdown())
+            self._listener.active = False
+            try:
+                self.consumer.close()
+            except Exception as exc:
+                log.error("consumer close failed: %s", exc)
+            if self.global_consumer is not None:
+                self.global_consumer.close()
+            remaining = self.producer.flush(5.0)
+            if remaining:
+                log.warning("stop: %d produced records without delivery report", remaining)
+            self.producer.close()
+            self._close_workers(wait=True)
+            self.core.closed()
+
+    def _close_workers(self, wait: bool) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        if self._aloop is not None:
+            self._aloop.close()
+
+    # ------------------------------------------------------------------ performing ops
+
+    def _drive(self, program: Ops) -> Any:
+        """Run a core program to its end, performing each operation it yields."""
+        run = sh.Program(program)
+        while (op := run.next()) is not None:
+            try:
+                run.answer(self._perform(op))
+            except Exception as exc:
+                run.fail(exc)
+        return run.result
+
+    def _perform(self, op: a.Op) -> Any:
+        c, gc = self.consumer, self.global_consumer or self.consumer
+        match op:
+            case a.Poll(plan):
+                sh.apply_pauses(c, plan)
+                return c.poll(plan.timeout, plan.max_records)
+            case a.Wait(seconds):
+                return self._collect(seconds)
+            case a.Start(work):
+                self._start(work)
+            case a.Commit(offsets):
+                c.commit(offsets)
+            case a.Assignment():
+                return c.assignment()
+            case a.Partitions(topics, global_reader):
+                return {t: (gc if global_reader else c).partitions_for(t) for t in topics}
+            case a.PollGlobal(max_records):
+                return gc.poll(0.0, max_records)
+            case a.Assign(partitions):
+                gc.assign(list(partitions), from_beginning=True)
+            case a.Subscribe(topics):
+                c.subscribe(list(topics), self._listener)
+            case a.CreateTopics(topics, partitions, replication):
+                c.create_topics(list(topics), partitions, replication)
+            case a.Sleep(seconds):
+                self._stop.wait(seconds)
+            case a.RequestStop():
+                self._stop.set()
+        return None
+
+    def _collect(self, seconds: float) -> list[a.Completion]:
+        """Serve delivery reports, then take the completions; wait up to ``seconds`` for a
+        first one (on the producer when only produced records are out)."""
+        self.producer.poll(0.0)
+        items: list[a.Completion] = []
+        if seconds > 0 and self._done.empty():
+            if self.core.runs_in_flight:
+                try:
+                    items.append(self._done.get(timeout=seconds))
+                except queue.Empty:
+                    return items
+            else:
+                self.producer.poll(seconds)
+        while not self._done.empty():
+            items.append(self._done.get_nowait())
+        return items
+
+    def _start(self, work: a.Work) -> None:
+        for run in work.runs:
+            self._submit(sh.station_call(self, run))
+        for up in work.uploads:
+            if self.batch_upload_handler is not None:
+                self._submit(sh.handler_upload(self, up))
+                continue
+            for rec in up.records:
+                self._produce(rec, functools.partial(a.UploadDone.of, up.upload_id))
+        for dl in work.dead_letters:
+            self._produce(dl.record, functools.partial(a.DeadLetterDone.of, dl.dl_id))
+        for fw in work.forwards:
+            self._produce(fw.record, functools.partial(a.ForwardDone.of, fw.fwd_id))
+
+    def _produce(self, rec: OutboundRecord, done: Callable[[DeliveryReport], a.Completion]) -> None:
+        def on_delivery(report: DeliveryReport) -> None:
+            self._done.put(done(report))
+
+        try:
+            self.producer.produce(rec, on_delivery)
+        except Exception as exc:  # a full local queue, a closed producer: a failed delivery
+            on_delivery(DeliveryReport(rec, a.exc_text(exc)))
+
+    def _submit(self, calls: sh.Calls) -> None:
+        self._pool.submit(self._calls, calls).add_done_callback(self._finished)
+
+    def _finished(self, fut: Future[Any]) -> None:
+        if not fut.cancelled():
+            self._done.put(fut.result())
+
+    def _calls(self, calls: sh.Calls) -> Any:
+        """Run a program of user calls on this worker thread."""
+        run = sh.Program(calls)
+        while (call := run.next()) is not None:
+            try:
+                run.answer(call_sync(*call, self._aloop))
+            except Exception as exc:
+                run.fail(exc)
+        return run.result
