@@ -22,6 +22,13 @@ Offsets
     "records produced after this call", without a race with librdkafka's lazy ``OFFSET_END``).
     ``poll`` merges both handles: it alternates which is asked first and waits on them in short
     slices, so neither starves the other and the group handle keeps serving its callbacks.
+    ``assign_at`` adds partitions to that handle at explicit offsets (a partition it already
+    reads is unassigned and assigned again: librdkafka then drops what it had fetched for the
+    old position); ``unassign`` is ``incremental_unassign``.
+
+Range-read queries
+    ``watermarks`` (``get_watermark_offsets``, uncached) and ``offsets_for_times`` go through
+    the separate never-fetching handle (see ``_meta_consumer``), like ``committed``.
 
 Errors in ``poll``
     ``_PARTITION_EOF`` is ignored; an offset out of range is logged (group and partition) and
@@ -62,7 +69,7 @@ from da_adapters.confluent.translate import (
     to_ck_partitions,
 )
 from da_adapters.kafka_config import KafkaConfigSource, to_librdkafka_consumer
-from da_adapters.wire import describe_partitions, sorted_partitions
+from da_adapters.wire import describe_partitions, millis_at_or_after, sorted_partitions
 from da_core.errors import CommitError
 from da_core.ports import RebalanceListener
 from da_core.types import PartitionLag, Record, TopicPartition
@@ -141,6 +148,7 @@ class ConfluentConsumer:
         self._manual: ck.Consumer | None = None
         self._meta: ck.Consumer | None = None
         self._manual_tps: set[TopicPartition] = set()
+        self._starts: dict[TopicPartition, int] = {}
         self._listener: RebalanceListener | None = None
         self._subscribed = False
         self._owned: set[TopicPartition] = set()
@@ -229,6 +237,57 @@ class ConfluentConsumer:
                 starts.append(ck.TopicPartition(tp.topic, tp.partition, high))
         manual.incremental_assign(starts)
         self._manual_tps.update(new)
+
+    def assign_at(self, positions: Mapping[TopicPartition, int]) -> None:
+        self._check_open()
+        if not positions:
+            return
+        for tp, offset in positions.items():
+            if offset < 0:
+                raise ValueError(f"cannot read {tp} from negative offset {offset}")
+        manual = self._manual_consumer()
+        wanted = sorted_partitions(positions)
+        moved = [tp for tp in wanted if tp in self._manual_tps]
+        try:
+            if moved:
+                manual.incremental_unassign(to_ck_partitions(moved))
+            manual.incremental_assign(
+                [ck.TopicPartition(tp.topic, tp.partition, positions[tp]) for tp in wanted]
+            )
+        except ck.KafkaException as exc:
+            raise ConfluentError(f"assign_at {describe_partitions(wanted)}: {exc}") from exc
+        self._manual_tps.update(wanted)
+        self._starts.update(positions)
+
+    def unassign(self, partitions: Sequence[TopicPartition]) -> None:
+        self._check_open()
+        gone = sorted_partitions({tp for tp in partitions if tp in self._manual_tps})
+        if not gone or self._manual is None:
+            return
+        try:
+            self._manual.incremental_unassign(to_ck_partitions(gone))
+        except ck.KafkaException as exc:
+            raise ConfluentError(f"unassign {describe_partitions(gone)}: {exc}") from exc
+        self._manual_tps.difference_update(gone)
+        self._paused.difference_update(gone)
+        for tp in gone:
+            self._starts.pop(tp, None)
+
+    def position(self, partition: TopicPartition) -> int | None:
+        self._check_open()
+        if partition in self._owned:
+            handle = self._consumer
+        elif partition in self._manual_tps and self._manual is not None:
+            handle = self._manual
+        else:
+            return None
+        try:
+            [found] = handle.position([ck.TopicPartition(partition.topic, partition.partition)])
+        except ck.KafkaException as exc:
+            raise ConfluentError(f"position of {partition}: {exc}") from exc
+        offset = offset_or_none(found.offset)
+        # Nothing returned yet since assign_at: librdkafka has no position, the start is it.
+        return self._starts.get(partition) if offset is None else offset
 
     def _meta_consumer(self) -> ck.Consumer:
         """A handle of the same group that never subscribes nor fetches, for committed offsets
@@ -472,6 +531,39 @@ class ConfluentConsumer:
                 )
             )
         return lags
+
+    def watermarks(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        self._check_open()
+        meta = self._meta_consumer()
+        return {tp: self._watermarks(meta, tp) for tp in dict.fromkeys(partitions)}
+
+    def offsets_for_times(
+        self, times: Mapping[TopicPartition, float]
+    ) -> dict[TopicPartition, int | None]:
+        self._check_open()
+        if not times:
+            return {}
+        wanted = [
+            ck.TopicPartition(tp.topic, tp.partition, millis_at_or_after(time))
+            for tp, time in times.items()
+        ]
+        try:
+            found = self._meta_consumer().offsets_for_times(wanted, timeout=self._timeout)
+        except ck.KafkaException as exc:
+            raise ConfluentError(
+                f"offsets for times of {describe_partitions(list(times))}: {exc}"
+            ) from exc
+        out: dict[TopicPartition, int | None] = {}
+        for p in found:
+            if p.error is not None:
+                raise ConfluentError(
+                    f"offset for time of {p.topic}[{p.partition}]: {error_text(p.error)}"
+                )
+            # OFFSET_END (-1): no record that recent
+            out[from_ck_partition(p)] = offset_or_none(p.offset)
+        return out
 
     def _watermarks(self, consumer: ck.Consumer, tp: TopicPartition) -> tuple[int, int]:
         try:
