@@ -116,6 +116,12 @@ class AiokafkaConsumer:
     ``to_aiokafka_consumer`` (an SSL context is built from its ``ssl_*`` settings);
     ``group_id``, ``bootstrap_servers`` and ``auto_offset_reset`` override it; ``extra``
     (constructor arguments) is applied last. Auto-commit stays off whatever is passed.
+    ``instance_id`` (when not None) makes this a static member of the group
+    (``group_instance_id``, KIP-345; aiokafka then sends JoinGroup v5): a restarted process
+    with the same id gets its partitions back at once instead of after the session timeout,
+    and ``close`` does not leave the group (aiokafka skips LeaveGroup for a static member).
+    Two running processes must never share an id. It wins over ``group_instance_id`` in the
+    settings.
     ``request_timeout`` bounds ``lag_info``'s position lookups; ``revoke_timeout`` bounds how
     long a revocation holds the rebalance for the caller's commit.
     """
@@ -130,6 +136,7 @@ class AiokafkaConsumer:
         extra: Mapping[str, Any] | None = None,
         request_timeout: float = 10.0,
         revoke_timeout: float = 10.0,
+        instance_id: str | None = None,
     ) -> None:
         if not group_id:
             raise ValueError("a consumer needs a group id")
@@ -138,6 +145,8 @@ class AiokafkaConsumer:
         log_notes(translated, what)
         kwargs = client_kwargs(translated, what, bootstrap_servers=bootstrap_servers, extra=extra)
         kwargs["group_id"] = group_id
+        if instance_id is not None:
+            kwargs["group_instance_id"] = instance_id
         reset = (
             auto_offset_reset if auto_offset_reset is not None else kwargs.get("auto_offset_reset")
         )
@@ -147,6 +156,7 @@ class AiokafkaConsumer:
         # (station co-location, da_core.routing); aiokafka's own default is round-robin.
         kwargs.setdefault("partition_assignment_strategy", (RangePartitionAssignor,))
         self.group_id = group_id
+        self.instance_id: str | None = kwargs.get("group_instance_id")
         self.auto_offset_reset = str(kwargs["auto_offset_reset"])
         self.max_poll_records = translated.max_poll_records
         self._kwargs = kwargs

@@ -104,6 +104,12 @@ class ConfluentConsumer:
     and ``confluent`` sections are translated by ``to_librdkafka_consumer``); ``group_id``,
     ``bootstrap_servers`` and ``auto_offset_reset`` override it; ``extra`` (librdkafka
     properties) is applied last. Auto-commit stays off whatever is passed.
+    ``instance_id`` (when not None) makes this a static member of the group
+    (``group.instance.id``, KIP-345): a restarted process with the same id gets its partitions
+    back at once instead of after ``session.timeout.ms``, and ``close`` does not leave the
+    group (librdkafka sends no LeaveGroup for a static member), so a clean stop and a crash
+    look alike to the group. Two running processes must never share an id (the broker fences
+    the older one). It wins over ``group_instance_id`` in the settings.
     ``request_timeout`` bounds each metadata/offset request (``partitions_for``,
     ``committed``, ``lag_info``, the high watermark of ``assign(from_beginning=False)``).
     Not thread-safe: one thread calls every method, like the client itself.
@@ -118,6 +124,7 @@ class ConfluentConsumer:
         auto_offset_reset: str | None = None,
         extra: Mapping[str, Any] | None = None,
         request_timeout: float = 10.0,
+        instance_id: str | None = None,
     ) -> None:
         if not group_id:
             raise ValueError("a consumer needs a group id")
@@ -130,6 +137,8 @@ class ConfluentConsumer:
         if auto_offset_reset is not None:
             config["auto.offset.reset"] = reset_policy(auto_offset_reset)
         config.update(extra or {})
+        if instance_id is not None:
+            config["group.instance.id"] = instance_id
         config["enable.auto.commit"] = False
         config["enable.auto.offset.store"] = False
         check_bootstrap(config, f"consumer of group {group_id}")
@@ -155,8 +164,12 @@ class ConfluentConsumer:
         self._paused: set[TopicPartition] = set()
         self._closed = False
         self._turn = 0
+        self.instance_id: str | None = config.get("group.instance.id")
         log.info(
-            "consumer of group %s created (auto.offset.reset=%s)", group_id, self.auto_offset_reset
+            "consumer of group %s created (auto.offset.reset=%s, %s)",
+            group_id,
+            self.auto_offset_reset,
+            f"static member {self.instance_id}" if self.instance_id else "dynamic member",
         )
 
     # -- group ---------------------------------------------------------------------------------
@@ -294,20 +307,23 @@ class ConfluentConsumer:
         and watermarks: on the fetching handle those requests queue behind the broker's fetch
         long-poll (``fetch.wait.max.ms``) and block for seconds while the loop consumes."""
         if self._meta is None:
-            config = dict(self._config)
-            config["logger"] = LibrdkafkaLogBridge(None)
-            for key in ("group.instance.id", "partition.assignment.strategy"):
-                config.pop(key, None)
+            config = self._side_config(self.group_id)
             self._meta = new_client(ck.Consumer, config, f"offsets reader of {self.group_id}")
         return self._meta
 
+    def _side_config(self, group_id: str) -> dict[str, Any]:
+        """The configuration of an internal handle that never joins a group: without the
+        static instance id (two handles sharing it would fence each other) or assignor."""
+        config = dict(self._config)
+        config["group.id"] = group_id
+        config["logger"] = LibrdkafkaLogBridge(None)
+        for key in ("group.instance.id", "partition.assignment.strategy"):
+            config.pop(key, None)
+        return config
+
     def _manual_consumer(self) -> ck.Consumer:
         if self._manual is None:
-            config = dict(self._config)
-            config["group.id"] = f"{self.group_id}.assign-{uuid.uuid4().hex[:12]}"
-            config["logger"] = LibrdkafkaLogBridge(None)
-            for key in ("group.instance.id", "partition.assignment.strategy"):
-                config.pop(key, None)
+            config = self._side_config(f"{self.group_id}.assign-{uuid.uuid4().hex[:12]}")
             self._manual = new_client(ck.Consumer, config, f"assign-consumer of {self.group_id}")
         return self._manual
 

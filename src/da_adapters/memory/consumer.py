@@ -8,6 +8,10 @@ the broker that, while a ``poll`` is waiting, sets an ``asyncio.Event`` through
 ``loop.call_soon_threadsafe`` on every broker change (a record appended from any thread or
 task, a rebalance, a released partition), so it wakes at once instead of sleeping in steps.
 
+``assign_at`` adds partitions outside the group at explicit positions (shared with
+``assign``: re-assigning moves the position); ``unassign`` drops them. ``watermarks`` and
+``offsets_for_times`` ask the broker (its log start, high watermark and record timestamps).
+
 Pause state is forgotten for revoked partitions, as in Kafka; ``pause``/``resume`` ignore
 partitions that are not currently assigned (by the group or by ``assign``).
 """
