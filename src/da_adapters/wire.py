@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,3 +40,11 @@ def sorted_partitions(partitions: Iterable[TopicPartition]) -> list[TopicPartiti
 
 def describe_partitions(partitions: Iterable[TopicPartition]) -> str:
     return ", ".join(str(tp) for tp in sorted_partitions(partitions)) or "none"
+
+
+def millis_at_or_after(seconds: float) -> int:
+    """The first whole Kafka millisecond at or after ``seconds`` (epoch): a record stamped
+    ``ms`` is at or after the time exactly when ``ms >= millis_at_or_after(seconds)``. The
+    tolerance (one microsecond, above the float error of an epoch time in ms, about 2e-4) keeps
+    a time that is a whole millisecond but not exactly representable from rounding up."""
+    return max(0, math.ceil(seconds * 1000.0 - 1e-3))

@@ -21,6 +21,17 @@ commit their offsets) and which were assigned (reading starts at the committed o
 partitions outside any group (used for global topics, read in full by every instance); it never
 commits.
 
+Range reads (restoring state by replay)
+---------------------------------------
+``watermarks`` gives a partition's low watermark (the oldest retained offset) and high watermark
+(the next offset to be written); ``offsets_for_times`` turns a time into the first offset at or
+after it. ``assign_at`` reads partitions outside the group from exactly the given offsets and
+``unassign`` stops reading them; ``position`` says how far a read has got. A read of
+``[start, end)`` is: ``assign_at({tp: start})``; ``poll`` until ``position(tp) >= end``, keeping
+only records with ``offset < end`` (``poll`` cannot stop at ``end`` itself: records past it may
+come in the same batch); ``unassign([tp])``. None of these touches the group: the group's
+assignment, positions and committed offsets stay as they are.
+
 Pause and resume
 ----------------
 ``pause`` stops ``poll`` from returning records of those partitions without leaving the group
@@ -101,6 +112,42 @@ class Consumer(Protocol):
     def lag_info(self) -> list[PartitionLag]:
         """Committed offset, position and high watermark of every assigned partition."""
 
+    def watermarks(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        """``(low, high)`` of each partition, asked of the broker now (never cached): ``low`` is
+        the offset of the oldest retained record, ``high`` the offset the next record will get;
+        ``low == high`` when the partition holds no record. Any partition of an existing topic
+        may be asked, assigned or not."""
+
+    def offsets_for_times(
+        self, times: Mapping[TopicPartition, float]
+    ) -> dict[TopicPartition, int | None]:
+        """For each partition, the earliest retained offset whose record timestamp is ``>=``
+        the given time (seconds since the epoch; Kafka's milliseconds are rounded up, so a
+        record stamped in the same millisecond but before the time is not included). None
+        when no retained record is that recent (the caller then uses the high watermark).
+        Any partition of an existing topic may be asked, assigned or not."""
+
+    def assign_at(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Read these partitions outside the group (no commits) from exactly these
+        next-to-read offsets. Adds to what ``assign``/``assign_at`` already read; a partition
+        already read this way moves to the new offset (records of its old position still
+        buffered are dropped, never returned). An offset outside ``[low, high]`` is out of
+        range and reading resets per ``auto_offset_reset``. A partition the group gives this
+        member must not be passed (read it through the group)."""
+
+    def unassign(self, partitions: Sequence[TopicPartition]) -> None:
+        """Stop reading partitions added by ``assign``/``assign_at``: no record of them is
+        returned by a later ``poll``. Partitions not read that way are ignored (the group's
+        assignment is never changed here)."""
+
+    def position(self, partition: TopicPartition) -> int | None:
+        """The next offset ``poll`` returns for a partition this consumer reads (by the group,
+        ``assign`` or ``assign_at``): one past the last record returned, or the offset given to
+        ``assign_at`` while nothing has been returned yet. None when unknown (not read here, or
+        the start is still being resolved)."""
+
     def close(self) -> None:
         """Leave the group (revoking partitions through the listener) and release resources."""
 
@@ -157,6 +204,20 @@ class AsyncConsumer(Protocol):
     def resume(self, partitions: Sequence[TopicPartition]) -> None: ...
 
     async def lag_info(self) -> list[PartitionLag]: ...
+
+    async def watermarks(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]: ...
+
+    async def offsets_for_times(
+        self, times: Mapping[TopicPartition, float]
+    ) -> dict[TopicPartition, int | None]: ...
+
+    async def assign_at(self, positions: Mapping[TopicPartition, int]) -> None: ...
+
+    async def unassign(self, partitions: Sequence[TopicPartition]) -> None: ...
+
+    async def position(self, partition: TopicPartition) -> int | None: ...
 
     async def close(self) -> None: ...
 

@@ -13,6 +13,7 @@ import pytest
 
 from da_core.ports import Clock
 from da_core.types import OutboundRecord, TopicPartition
+from tests.contracts.range_read_contract import AsyncRangeReadContract, RangeReadContract
 from tests.contracts.support import (
     AsyncConsumerFactory,
     AsyncProducerFactory,
@@ -44,7 +45,7 @@ def _numbered(
     ]
 
 
-class ConsumerContract:
+class ConsumerContract(RangeReadContract):
     """Behaviour every sync ``Consumer`` (with its ``Producer``) must show."""
 
     @pytest.fixture
@@ -534,7 +535,7 @@ class ConsumerContract:
         assert (lag.committed, lag.position, lag.high_watermark, lag.lag) == (5, 5, 9, 4)
 
 
-class AsyncConsumerContract:
+class AsyncConsumerContract(AsyncRangeReadContract):
     """Behaviour every ``AsyncConsumer`` (with its ``AsyncProducer``) must show."""
 
     @pytest.fixture

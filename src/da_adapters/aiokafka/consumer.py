@@ -77,7 +77,7 @@ from da_adapters.aiokafka.translate import (
     to_aio_partitions,
 )
 from da_adapters.kafka_config import KafkaConfigSource, to_aiokafka_consumer
-from da_adapters.wire import describe_partitions, sorted_partitions
+from da_adapters.wire import describe_partitions, millis_at_or_after, sorted_partitions
 from da_core.errors import CommitError, ConfigError
 from da_core.ports import RebalanceListener
 from da_core.types import PartitionLag, Record, TopicPartition
@@ -116,6 +116,12 @@ class AiokafkaConsumer:
     ``to_aiokafka_consumer`` (an SSL context is built from its ``ssl_*`` settings);
     ``group_id``, ``bootstrap_servers`` and ``auto_offset_reset`` override it; ``extra``
     (constructor arguments) is applied last. Auto-commit stays off whatever is passed.
+    ``instance_id`` (when not None) makes this a static member of the group
+    (``group_instance_id``, KIP-345; aiokafka then sends JoinGroup v5): a restarted process
+    with the same id gets its partitions back at once instead of after the session timeout,
+    and ``close`` does not leave the group (aiokafka skips LeaveGroup for a static member).
+    Two running processes must never share an id. It wins over ``group_instance_id`` in the
+    settings.
     ``request_timeout`` bounds ``lag_info``'s position lookups; ``revoke_timeout`` bounds how
     long a revocation holds the rebalance for the caller's commit.
     """
@@ -130,6 +136,7 @@ class AiokafkaConsumer:
         extra: Mapping[str, Any] | None = None,
         request_timeout: float = 10.0,
         revoke_timeout: float = 10.0,
+        instance_id: str | None = None,
     ) -> None:
         if not group_id:
             raise ValueError("a consumer needs a group id")
@@ -138,6 +145,8 @@ class AiokafkaConsumer:
         log_notes(translated, what)
         kwargs = client_kwargs(translated, what, bootstrap_servers=bootstrap_servers, extra=extra)
         kwargs["group_id"] = group_id
+        if instance_id is not None:
+            kwargs["group_instance_id"] = instance_id
         reset = (
             auto_offset_reset if auto_offset_reset is not None else kwargs.get("auto_offset_reset")
         )
@@ -147,6 +156,7 @@ class AiokafkaConsumer:
         # (station co-location, da_core.routing); aiokafka's own default is round-robin.
         kwargs.setdefault("partition_assignment_strategy", (RangePartitionAssignor,))
         self.group_id = group_id
+        self.instance_id: str | None = kwargs.get("group_instance_id")
         self.auto_offset_reset = str(kwargs["auto_offset_reset"])
         self.max_poll_records = translated.max_poll_records
         self._kwargs = kwargs
@@ -344,22 +354,9 @@ class AiokafkaConsumer:
         new = sorted_partitions({tp for tp in partitions if tp not in self._manual_tps})
         if not new:
             return
-        if self._manual is None:
-            kwargs = dict(self._kwargs)
-            kwargs["group_id"] = None
-            kwargs.pop("group_instance_id", None)
-            self._manual = await _started_client(
-                kwargs, f"assign-consumer of group {self.group_id}"
-            )
-        manual = self._manual
+        manual = await self._manual_client()
         try:
-            keep = {tp: await manual.position(to_aio(tp)) for tp in self._manual_tps}
-            manual.assign(to_aio_partitions(self._manual_tps | set(new)))
-            for tp, position in keep.items():
-                manual.seek(to_aio(tp), position)
-            paused = [to_aio(tp) for tp in self._paused if tp in self._manual_tps]
-            if paused:
-                manual.pause(*paused)
+            await self._reassign(manual, self._manual_tps | set(new), {})
             if from_beginning:
                 await manual.seek_to_beginning(*to_aio_partitions(new))
             else:
@@ -367,6 +364,136 @@ class AiokafkaConsumer:
         except _CLIENT_ERRORS as exc:
             raise AiokafkaError(f"assign {describe_partitions(new)}: {exc!r}") from exc
         self._manual_tps.update(new)
+
+    async def assign_at(self, positions: Mapping[TopicPartition, int]) -> None:
+        self._started()
+        if not positions:
+            return
+        for tp, offset in positions.items():
+            if offset < 0:
+                raise ValueError(f"cannot read {tp} from negative offset {offset}")
+        manual = await self._manual_client()
+        wanted = sorted_partitions(positions)
+        await self._settle_manual_fetch()
+        self._drop_buffered(set(wanted))
+        try:
+            await self._reassign(manual, self._manual_tps | set(wanted), dict(positions))
+        except _CLIENT_ERRORS as exc:
+            raise AiokafkaError(f"assign_at {describe_partitions(wanted)}: {exc!r}") from exc
+        self._manual_tps.update(wanted)
+
+    async def unassign(self, partitions: Sequence[TopicPartition]) -> None:
+        self._started()
+        gone = {tp for tp in partitions if tp in self._manual_tps}
+        manual = self._manual
+        if not gone or manual is None:
+            return
+        await self._settle_manual_fetch()
+        self._drop_buffered(gone)
+        try:
+            await self._reassign(manual, self._manual_tps - gone, {})
+        except _CLIENT_ERRORS as exc:
+            shown = describe_partitions(sorted_partitions(gone))
+            raise AiokafkaError(f"unassign {shown}: {exc!r}") from exc
+        self._manual_tps.difference_update(gone)
+        self._paused.difference_update(gone)
+
+    async def position(self, partition: TopicPartition) -> int | None:
+        self._started()
+        if partition in self._owned:
+            client = self._consumer
+        elif partition in self._manual_tps and self._manual is not None:
+            client = self._manual
+            await self._settle_manual_fetch()
+        else:
+            return None
+        # Records fetched but not yet returned by ``poll`` are still ahead of the caller.
+        buffered = [r.offset for r in self._buffer if r.tp == partition]
+        if buffered:
+            return min(buffered)
+        try:
+            return int(await asyncio.wait_for(client.position(to_aio(partition)), self._timeout))
+        except (asyncio.TimeoutError, *_CLIENT_ERRORS):
+            return None
+
+    async def _manual_client(self) -> Any:
+        """The group-less client that holds the partitions of ``assign``/``assign_at``."""
+        if self._manual is None:
+            kwargs = dict(self._kwargs)
+            kwargs["group_id"] = None
+            kwargs.pop("group_instance_id", None)
+            self._manual = await _started_client(
+                kwargs, f"assign-consumer of group {self.group_id}"
+            )
+        return self._manual
+
+    async def _reassign(
+        self, manual: Any, partitions: set[TopicPartition], starts: dict[TopicPartition, int]
+    ) -> None:
+        """Give ``manual`` exactly ``partitions`` (aiokafka's ``assign`` replaces the whole
+        set and forgets positions): those in ``starts`` start there, the others keep their
+        positions and pauses."""
+        keep = {
+            tp: await manual.position(to_aio(tp))
+            for tp in self._manual_tps & partitions
+            if tp not in starts
+        }
+        manual.assign(to_aio_partitions(partitions))
+        for tp, offset in {**keep, **starts}.items():
+            manual.seek(to_aio(tp), offset)
+        paused = [to_aio(tp) for tp in self._paused if tp in partitions]
+        if paused:
+            manual.pause(*paused)
+
+    async def _settle_manual_fetch(self) -> None:
+        """Finish a ``getmany`` of the manual client carried over from an earlier ``poll``
+        and buffer its records, so none of them comes back after its partition moved or
+        left. Bounded: without a group, aiokafka honours ``getmany``'s timeout."""
+        task = self._fetches.get("assign")
+        if task is not None:
+            await asyncio.wait({task})
+            self._buffer += await self._getmany("assign", self._manual, 0.0, 1)
+
+    def _drop_buffered(self, partitions: set[TopicPartition]) -> None:
+        self._buffer = [r for r in self._buffer if r.tp not in partitions]
+
+    async def watermarks(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        consumer = self._started()
+        wanted = list(dict.fromkeys(partitions))
+        if not wanted:
+            return {}
+        aio = to_aio_partitions(wanted)
+        try:
+            low = await consumer.beginning_offsets(aio)
+            high = await consumer.end_offsets(aio)
+        except _CLIENT_ERRORS as exc:
+            raise AiokafkaError(f"watermarks of {describe_partitions(wanted)}: {exc!r}") from exc
+        return {
+            tp: (int(low[aio_tp]), int(high[aio_tp]))
+            for tp, aio_tp in zip(wanted, aio, strict=True)
+        }
+
+    async def offsets_for_times(
+        self, times: Mapping[TopicPartition, float]
+    ) -> dict[TopicPartition, int | None]:
+        consumer = self._started()
+        if not times:
+            return {}
+        wanted = {to_aio(tp): millis_at_or_after(time) for tp, time in times.items()}
+        try:
+            found = await consumer.offsets_for_times(dict(wanted))
+        except _CLIENT_ERRORS as exc:
+            shown = describe_partitions(list(times))
+            raise AiokafkaError(f"offsets for times of {shown}: {exc!r}") from exc
+        out: dict[TopicPartition, int | None] = {}
+        for aio_tp in wanted:
+            answer = found.get(aio_tp)
+            # None (or a negative offset): no record that recent
+            offset = None if answer is None else int(answer.offset)
+            out[from_aio(aio_tp)] = offset if offset is not None and offset >= 0 else None
+        return out
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -22,6 +22,13 @@ Offsets
     "records produced after this call", without a race with librdkafka's lazy ``OFFSET_END``).
     ``poll`` merges both handles: it alternates which is asked first and waits on them in short
     slices, so neither starves the other and the group handle keeps serving its callbacks.
+    ``assign_at`` adds partitions to that handle at explicit offsets (a partition it already
+    reads is unassigned and assigned again: librdkafka then drops what it had fetched for the
+    old position); ``unassign`` is ``incremental_unassign``.
+
+Range-read queries
+    ``watermarks`` (``get_watermark_offsets``, uncached) and ``offsets_for_times`` go through
+    the separate never-fetching handle (see ``_meta_consumer``), like ``committed``.
 
 Errors in ``poll``
     ``_PARTITION_EOF`` is ignored; an offset out of range is logged (group and partition) and
@@ -62,7 +69,7 @@ from da_adapters.confluent.translate import (
     to_ck_partitions,
 )
 from da_adapters.kafka_config import KafkaConfigSource, to_librdkafka_consumer
-from da_adapters.wire import describe_partitions, sorted_partitions
+from da_adapters.wire import describe_partitions, millis_at_or_after, sorted_partitions
 from da_core.errors import CommitError
 from da_core.ports import RebalanceListener
 from da_core.types import PartitionLag, Record, TopicPartition
@@ -97,6 +104,12 @@ class ConfluentConsumer:
     and ``confluent`` sections are translated by ``to_librdkafka_consumer``); ``group_id``,
     ``bootstrap_servers`` and ``auto_offset_reset`` override it; ``extra`` (librdkafka
     properties) is applied last. Auto-commit stays off whatever is passed.
+    ``instance_id`` (when not None) makes this a static member of the group
+    (``group.instance.id``, KIP-345): a restarted process with the same id gets its partitions
+    back at once instead of after ``session.timeout.ms``, and ``close`` does not leave the
+    group (librdkafka sends no LeaveGroup for a static member), so a clean stop and a crash
+    look alike to the group. Two running processes must never share an id (the broker fences
+    the older one). It wins over ``group_instance_id`` in the settings.
     ``request_timeout`` bounds each metadata/offset request (``partitions_for``,
     ``committed``, ``lag_info``, the high watermark of ``assign(from_beginning=False)``).
     Not thread-safe: one thread calls every method, like the client itself.
@@ -111,6 +124,7 @@ class ConfluentConsumer:
         auto_offset_reset: str | None = None,
         extra: Mapping[str, Any] | None = None,
         request_timeout: float = 10.0,
+        instance_id: str | None = None,
     ) -> None:
         if not group_id:
             raise ValueError("a consumer needs a group id")
@@ -123,6 +137,8 @@ class ConfluentConsumer:
         if auto_offset_reset is not None:
             config["auto.offset.reset"] = reset_policy(auto_offset_reset)
         config.update(extra or {})
+        if instance_id is not None:
+            config["group.instance.id"] = instance_id
         config["enable.auto.commit"] = False
         config["enable.auto.offset.store"] = False
         check_bootstrap(config, f"consumer of group {group_id}")
@@ -141,14 +157,19 @@ class ConfluentConsumer:
         self._manual: ck.Consumer | None = None
         self._meta: ck.Consumer | None = None
         self._manual_tps: set[TopicPartition] = set()
+        self._starts: dict[TopicPartition, int] = {}
         self._listener: RebalanceListener | None = None
         self._subscribed = False
         self._owned: set[TopicPartition] = set()
         self._paused: set[TopicPartition] = set()
         self._closed = False
         self._turn = 0
+        self.instance_id: str | None = config.get("group.instance.id")
         log.info(
-            "consumer of group %s created (auto.offset.reset=%s)", group_id, self.auto_offset_reset
+            "consumer of group %s created (auto.offset.reset=%s, %s)",
+            group_id,
+            self.auto_offset_reset,
+            f"static member {self.instance_id}" if self.instance_id else "dynamic member",
         )
 
     # -- group ---------------------------------------------------------------------------------
@@ -230,25 +251,79 @@ class ConfluentConsumer:
         manual.incremental_assign(starts)
         self._manual_tps.update(new)
 
+    def assign_at(self, positions: Mapping[TopicPartition, int]) -> None:
+        self._check_open()
+        if not positions:
+            return
+        for tp, offset in positions.items():
+            if offset < 0:
+                raise ValueError(f"cannot read {tp} from negative offset {offset}")
+        manual = self._manual_consumer()
+        wanted = sorted_partitions(positions)
+        moved = [tp for tp in wanted if tp in self._manual_tps]
+        try:
+            if moved:
+                manual.incremental_unassign(to_ck_partitions(moved))
+            manual.incremental_assign(
+                [ck.TopicPartition(tp.topic, tp.partition, positions[tp]) for tp in wanted]
+            )
+        except ck.KafkaException as exc:
+            raise ConfluentError(f"assign_at {describe_partitions(wanted)}: {exc}") from exc
+        self._manual_tps.update(wanted)
+        self._starts.update(positions)
+
+    def unassign(self, partitions: Sequence[TopicPartition]) -> None:
+        self._check_open()
+        gone = sorted_partitions({tp for tp in partitions if tp in self._manual_tps})
+        if not gone or self._manual is None:
+            return
+        try:
+            self._manual.incremental_unassign(to_ck_partitions(gone))
+        except ck.KafkaException as exc:
+            raise ConfluentError(f"unassign {describe_partitions(gone)}: {exc}") from exc
+        self._manual_tps.difference_update(gone)
+        self._paused.difference_update(gone)
+        for tp in gone:
+            self._starts.pop(tp, None)
+
+    def position(self, partition: TopicPartition) -> int | None:
+        self._check_open()
+        if partition in self._owned:
+            handle = self._consumer
+        elif partition in self._manual_tps and self._manual is not None:
+            handle = self._manual
+        else:
+            return None
+        try:
+            [found] = handle.position([ck.TopicPartition(partition.topic, partition.partition)])
+        except ck.KafkaException as exc:
+            raise ConfluentError(f"position of {partition}: {exc}") from exc
+        offset = offset_or_none(found.offset)
+        # Nothing returned yet since assign_at: librdkafka has no position, the start is it.
+        return self._starts.get(partition) if offset is None else offset
+
     def _meta_consumer(self) -> ck.Consumer:
         """A handle of the same group that never subscribes nor fetches, for committed offsets
         and watermarks: on the fetching handle those requests queue behind the broker's fetch
         long-poll (``fetch.wait.max.ms``) and block for seconds while the loop consumes."""
         if self._meta is None:
-            config = dict(self._config)
-            config["logger"] = LibrdkafkaLogBridge(None)
-            for key in ("group.instance.id", "partition.assignment.strategy"):
-                config.pop(key, None)
+            config = self._side_config(self.group_id)
             self._meta = new_client(ck.Consumer, config, f"offsets reader of {self.group_id}")
         return self._meta
 
+    def _side_config(self, group_id: str) -> dict[str, Any]:
+        """The configuration of an internal handle that never joins a group: without the
+        static instance id (two handles sharing it would fence each other) or assignor."""
+        config = dict(self._config)
+        config["group.id"] = group_id
+        config["logger"] = LibrdkafkaLogBridge(None)
+        for key in ("group.instance.id", "partition.assignment.strategy"):
+            config.pop(key, None)
+        return config
+
     def _manual_consumer(self) -> ck.Consumer:
         if self._manual is None:
-            config = dict(self._config)
-            config["group.id"] = f"{self.group_id}.assign-{uuid.uuid4().hex[:12]}"
-            config["logger"] = LibrdkafkaLogBridge(None)
-            for key in ("group.instance.id", "partition.assignment.strategy"):
-                config.pop(key, None)
+            config = self._side_config(f"{self.group_id}.assign-{uuid.uuid4().hex[:12]}")
             self._manual = new_client(ck.Consumer, config, f"assign-consumer of {self.group_id}")
         return self._manual
 
@@ -472,6 +547,39 @@ class ConfluentConsumer:
                 )
             )
         return lags
+
+    def watermarks(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        self._check_open()
+        meta = self._meta_consumer()
+        return {tp: self._watermarks(meta, tp) for tp in dict.fromkeys(partitions)}
+
+    def offsets_for_times(
+        self, times: Mapping[TopicPartition, float]
+    ) -> dict[TopicPartition, int | None]:
+        self._check_open()
+        if not times:
+            return {}
+        wanted = [
+            ck.TopicPartition(tp.topic, tp.partition, millis_at_or_after(time))
+            for tp, time in times.items()
+        ]
+        try:
+            found = self._meta_consumer().offsets_for_times(wanted, timeout=self._timeout)
+        except ck.KafkaException as exc:
+            raise ConfluentError(
+                f"offsets for times of {describe_partitions(list(times))}: {exc}"
+            ) from exc
+        out: dict[TopicPartition, int | None] = {}
+        for p in found:
+            if p.error is not None:
+                raise ConfluentError(
+                    f"offset for time of {p.topic}[{p.partition}]: {error_text(p.error)}"
+                )
+            # OFFSET_END (-1): no record that recent
+            out[from_ck_partition(p)] = offset_or_none(p.offset)
+        return out
 
     def _watermarks(self, consumer: ck.Consumer, tp: TopicPartition) -> tuple[int, int]:
         try:

@@ -41,6 +41,7 @@ from itertools import count
 from typing import Literal
 
 from da_adapters.memory.group import GroupState
+from da_adapters.memory.partition_log import PartitionLog, TopicLogs
 from da_adapters.memory.partitioner import partition_for_key
 from da_core.errors import CommitError, DeliveryError
 from da_core.ports import Clock
@@ -50,40 +51,6 @@ log = logging.getLogger(__name__)
 
 OffsetReset = Literal["earliest", "latest"]
 RebalanceProtocol = Literal["eager", "cooperative"]
-
-
-class _Log:
-    """One partition's records from ``start`` (the log start offset) to the high watermark."""
-
-    __slots__ = ("records", "start")
-
-    def __init__(self) -> None:
-        self.start = 0
-        self.records: list[Record] = []
-
-    @property
-    def high_watermark(self) -> int:
-        return self.start + len(self.records)
-
-    def read(self, offset: int, limit: int) -> list[Record]:
-        first = offset - self.start
-        return self.records[first : first + limit]
-
-    def delete_before(self, offset: int) -> None:
-        offset = min(offset, self.high_watermark)
-        drop = offset - self.start
-        if drop > 0:
-            del self.records[:drop]
-            self.start = offset
-
-
-class _Topic:
-    __slots__ = ("logs", "name", "next_round_robin")
-
-    def __init__(self, name: str, partitions: int) -> None:
-        self.name = name
-        self.logs = [_Log() for _ in range(partitions)]
-        self.next_round_robin = 0
 
 
 class MemoryBroker:
@@ -108,7 +75,7 @@ class MemoryBroker:
         self._auto_create = auto_create_topics
         self._eager = rebalance_protocol == "eager"
         self._cond = threading.Condition(threading.Lock())
-        self._topics: dict[str, _Topic] = {}
+        self._topics: dict[str, TopicLogs] = {}
         self._groups: dict[str, GroupState] = {}
         self._produce_faults: dict[str, deque[str]] = {}
         self._rejected: dict[str, str] = {}
@@ -240,6 +207,14 @@ class MemoryBroker:
         with self._cond:
             partition_log = self._log_locked(tp)
             return 0 if partition_log is None else partition_log.start
+
+    def offset_for_time(self, tp: TopicPartition, time: float) -> int | None:
+        """The earliest retained offset whose record timestamp is ``>= time`` (seconds), None
+        when there is none (or the partition does not exist). Timestamps need not be
+        monotonic in a log: this is the first such record in offset order, as in Kafka."""
+        with self._cond:
+            partition_log = self._log_locked(tp)
+            return None if partition_log is None else partition_log.first_at(time)
 
     # -- groups, seen from outside --------------------------------------------------------------
 
@@ -477,8 +452,8 @@ class MemoryBroker:
         for waker in self._wakers:
             waker()
 
-    def _create_topic_locked(self, name: str, partitions: int) -> _Topic:
-        topic = _Topic(name, partitions)
+    def _create_topic_locked(self, name: str, partitions: int) -> TopicLogs:
+        topic = TopicLogs(name, partitions)
         self._topics[name] = topic
         for group in self._groups.values():
             if group.subscribes_to(name):
@@ -500,7 +475,7 @@ class MemoryBroker:
             group = self._groups[group_id] = GroupState(group_id, eager=self._eager)
         return group
 
-    def _log_locked(self, tp: TopicPartition) -> _Log | None:
+    def _log_locked(self, tp: TopicPartition) -> PartitionLog | None:
         topic = self._topics.get(tp.topic)
         if topic is None or not 0 <= tp.partition < len(topic.logs):
             return None

@@ -8,6 +8,10 @@ the broker that, while a ``poll`` is waiting, sets an ``asyncio.Event`` through
 ``loop.call_soon_threadsafe`` on every broker change (a record appended from any thread or
 task, a rebalance, a released partition), so it wakes at once instead of sleeping in steps.
 
+``assign_at`` adds partitions outside the group at explicit positions (shared with
+``assign``: re-assigning moves the position); ``unassign`` drops them. ``watermarks`` and
+``offsets_for_times`` ask the broker (its log start, high watermark and record timestamps).
+
 Pause state is forgotten for revoked partitions, as in Kafka; ``pause``/``resume`` ignore
 partitions that are not currently assigned (by the group or by ``assign``).
 """
@@ -80,6 +84,40 @@ class _ConsumerCore:
                 self._manual.add(tp)
                 if tp not in self.positions:
                     self.positions[tp] = self.broker.start_position(tp, from_beginning)
+
+    def assign_at(self, positions: Mapping[TopicPartition, int]) -> None:
+        self.check_open()
+        for tp, offset in positions.items():
+            if offset < 0:
+                raise ValueError(f"cannot read {tp} from negative offset {offset}")
+            self._manual.add(tp)
+            self.positions[tp] = offset
+
+    def unassign(self, partitions: Sequence[TopicPartition]) -> None:
+        self.check_open()
+        for tp in partitions:
+            if tp in self._manual:
+                self._manual.discard(tp)
+                if tp not in self._owned:
+                    self.positions.pop(tp, None)
+                    self.paused.discard(tp)
+
+    def watermarks(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        self.check_open()
+        broker = self.broker
+        return {tp: (broker.log_start_offset(tp), broker.high_watermark(tp)) for tp in partitions}
+
+    def offsets_for_times(
+        self, times: Mapping[TopicPartition, float]
+    ) -> dict[TopicPartition, int | None]:
+        self.check_open()
+        return {tp: self.broker.offset_for_time(tp, time) for tp, time in times.items()}
+
+    def position(self, partition: TopicPartition) -> int | None:
+        self.check_open()
+        return self.positions.get(partition)
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._owned)
@@ -225,6 +263,25 @@ class MemoryConsumer:
     def lag_info(self) -> list[PartitionLag]:
         return self._core.lag_info()
 
+    def watermarks(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        return self._core.watermarks(partitions)
+
+    def offsets_for_times(
+        self, times: Mapping[TopicPartition, float]
+    ) -> dict[TopicPartition, int | None]:
+        return self._core.offsets_for_times(times)
+
+    def assign_at(self, positions: Mapping[TopicPartition, int]) -> None:
+        self._core.assign_at(positions)
+
+    def unassign(self, partitions: Sequence[TopicPartition]) -> None:
+        self._core.unassign(partitions)
+
+    def position(self, partition: TopicPartition) -> int | None:
+        return self._core.position(partition)
+
     def close(self) -> None:
         self._core.close()
 
@@ -325,6 +382,30 @@ class AsyncMemoryConsumer:
     async def lag_info(self) -> list[PartitionLag]:
         self._check_started()
         return self._core.lag_info()
+
+    async def watermarks(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        self._check_started()
+        return self._core.watermarks(partitions)
+
+    async def offsets_for_times(
+        self, times: Mapping[TopicPartition, float]
+    ) -> dict[TopicPartition, int | None]:
+        self._check_started()
+        return self._core.offsets_for_times(times)
+
+    async def assign_at(self, positions: Mapping[TopicPartition, int]) -> None:
+        self._check_started()
+        self._core.assign_at(positions)
+
+    async def unassign(self, partitions: Sequence[TopicPartition]) -> None:
+        self._check_started()
+        self._core.unassign(partitions)
+
+    async def position(self, partition: TopicPartition) -> int | None:
+        self._check_started()
+        return self._core.position(partition)
 
     async def close(self) -> None:
         try:

@@ -29,6 +29,7 @@ LOG_FORMATS: Final = ("text", "json")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FILE_ENV_VAR: Final = "DATA_ANALYSIS_LOG"
 LOG_LEVEL_ENV_VAR: Final = "LOG_LEVEL"
+INSTANCE_ID_ENV_VAR: Final = "DA_INSTANCE_ID"
 
 MODULE_DEFAULT_KEYS: Final = ("output_mode", "fill_strategy", "batch_timeout", "completion_ratio")
 """Service settings that are defaults for the module the service runs (its ``modules`` entry
@@ -231,6 +232,14 @@ class ServiceSettings:
     dead_letter_topic: str = _setting(
         "DATA-ANALYSIS-DEAD-LETTER", _text, "where records that cannot be processed go"
     )
+    instance_id: str | None = _setting(
+        None,
+        _optional_text,
+        "static group membership (group.instance.id): a stable id of this instance, such as "
+        "a StatefulSet pod name (env DA_INSTANCE_ID); a restarted instance then gets its "
+        "partitions back at once instead of after the session timeout. Two running "
+        "processes must never share one (the broker fences the older). None: dynamic",
+    )
     health_host: str = _setting("127.0.0.1", _text, "the health server's address")
     health_port: int = _setting(
         8080, _whole(0, 65535), "/health, /ready and /status; 0 disables the server"
@@ -272,6 +281,7 @@ SERVICE_ENV_VARS: Final[tuple[tuple[str, str, Callable[[str], Any]], ...]] = (
     ("DATA_ANALYSIS_HEALTH_PORT", "health_port", int),
     ("DATA_ANALYSIS_METRICS_HOST", "metrics_host", str),
     ("DATA_ANALYSIS_METRICS_PORT", "metrics_port", int),
+    (INSTANCE_ID_ENV_VAR, "instance_id", str),
 )
 """Environment variables that win over the ``service`` section: (variable, key, parser)."""
 
