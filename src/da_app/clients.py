@@ -82,6 +82,9 @@ class ConfluentClients:
 
     kafka: KafkaSettings | None
     group_id: str
+    instance_id: str | None = None
+    """Static group membership (``group.instance.id``): only the subscribing consumer joins
+    the group; the global and restore readers only assign, so one id per process is safe."""
     _module: Any = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -92,7 +95,9 @@ class ConfluentClients:
         object.__setattr__(self, "_module", module)
 
     def consumer(self) -> Consumer:
-        c: Consumer = self._module.ConfluentConsumer(settings=self.kafka, group_id=self.group_id)
+        c: Consumer = self._module.ConfluentConsumer(
+            settings=self.kafka, group_id=self.group_id, instance_id=self.instance_id
+        )
         return c
 
     def producer(self) -> Producer:
@@ -106,6 +111,9 @@ class AiokafkaClients:
 
     kafka: KafkaSettings | None
     group_id: str
+    instance_id: str | None = None
+    """Static group membership (``group.instance.id``): only the subscribing consumer joins
+    the group; the global and restore readers only assign, so one id per process is safe."""
     _module: Any = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -117,7 +125,7 @@ class AiokafkaClients:
 
     def consumer(self) -> AsyncConsumer:
         c: AsyncConsumer = self._module.AiokafkaConsumer(
-            settings=self.kafka, group_id=self.group_id
+            settings=self.kafka, group_id=self.group_id, instance_id=self.instance_id
         )
         return c
 

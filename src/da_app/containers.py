@@ -226,7 +226,10 @@ class Container(ServiceContainer):
             auto_offset_reset=_S.options.provided.auto_offset_reset,
         ),
         confluent=providers.Singleton(
-            ConfluentClients, kafka=_S.kafka, group_id=_S.options.provided.group_id
+            ConfluentClients,
+            kafka=_S.kafka,
+            group_id=_S.options.provided.group_id,
+            instance_id=_S.settings.provided.service.instance_id,
         ),
         aiokafka=providers.Callable(wrong_adapter, "aiokafka", asynchronous=False),
     )
@@ -248,7 +251,10 @@ class AsyncContainer(ServiceContainer):
             auto_offset_reset=_S.options.provided.auto_offset_reset,
         ),
         aiokafka=providers.Singleton(
-            AiokafkaClients, kafka=_S.kafka, group_id=_S.options.provided.group_id
+            AiokafkaClients,
+            kafka=_S.kafka,
+            group_id=_S.options.provided.group_id,
+            instance_id=_S.settings.provided.service.instance_id,
         ),
         confluent=providers.Callable(wrong_adapter, "confluent", asynchronous=True),
     )

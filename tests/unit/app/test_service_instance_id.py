@@ -33,3 +33,29 @@ def test_the_environment_variable_wins_over_the_file() -> None:
 def test_an_empty_instance_id_in_the_file_is_an_error() -> None:
     with pytest.raises(ConfigError, match="instance_id"):
         Settings.from_raw({"service": {"instance_id": ""}}, environ={})
+
+
+def _kafka_config(instance_id: str) -> dict[str, object]:
+    return {
+        "KAFKA_CONFIG": {"bootstrap_servers": "127.0.0.1:9", "consumer": {"group_id": "g"}},
+        "service": {"instance_id": instance_id, "health_port": 0, "metrics_port": 0},
+    }
+
+
+def test_the_sync_service_consumer_joins_with_the_instance_id() -> None:
+    from da_app.services import DataAnalysisService
+
+    svc = DataAnalysisService(config=_kafka_config("da-0"), adapter="confluent")
+    consumer = svc.container.clients().consumer()
+    try:
+        assert consumer.instance_id == "da-0"
+    finally:
+        consumer.close()
+
+
+async def test_the_async_service_consumer_joins_with_the_instance_id() -> None:
+    from da_app.services import AsyncDataAnalysisService
+
+    svc = AsyncDataAnalysisService(config=_kafka_config("da-1"), adapter="aiokafka")
+    consumer = svc.container.clients().consumer()
+    assert consumer.instance_id == "da-1"
