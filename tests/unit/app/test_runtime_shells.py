@@ -79,7 +79,7 @@ class Driver:
             producer = HeldProducer(self.broker)
             c = svc.container
             self.runner = SyncRunner(
-                svc.engine, c.consumer(), producer, self.clock, _model, **limits
+                svc.engine, c.clients().consumer(), producer, self.clock, _model, **limits
             )
             self.runner.subscribe()
             self.release = lambda: setattr(producer, "held", False)
@@ -88,7 +88,7 @@ class Driver:
             aproducer = AsyncHeldProducer(self.broker)
             ac = asvc.container
             self.runner = AsyncRunner(
-                asvc.engine, ac.async_consumer(), aproducer, self.clock, _model, **limits
+                asvc.engine, ac.clients().consumer(), aproducer, self.clock, _model, **limits
             )
             await self.runner.open()
             self.release = aproducer.release.set
