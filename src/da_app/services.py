@@ -15,7 +15,6 @@ import concurrent.futures
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
@@ -33,7 +32,6 @@ __all__ = [
     "AsyncDataAnalysisService",
     "DataAnalysisService",
     "describe_changes",
-    "wait_until",
 ]
 
 T = TypeVar("T")
@@ -335,13 +333,3 @@ def _wait_on(loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float
     except concurrent.futures.TimeoutError:
         fut.cancel()
         raise TimeoutError(f"the event loop did not answer within {timeout:g}s") from None
-
-
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.005) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` (monotonic seconds); for scripts and tests."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

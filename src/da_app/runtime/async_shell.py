@@ -16,18 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
+from da_app.runtime import deliveries as dv
+from da_app.runtime import programs as pg
 from da_app.runtime.callbacks import BatchUploadHandler, Callback, ResultHandler, call_async
 from da_app.runtime.core import LoopOptions, Ops
-from da_app.runtime.shell import (
-    Calls,
-    CoreListener,
-    Program,
-    Shell,
-    apply_pauses,
-    handler_upload,
-    station_call,
-)
-from da_core.engine import DeadLetter, Engine, Forward, Upload
+from da_app.runtime.shell import Shell
+from da_core.engine import Engine
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
 
 if TYPE_CHECKING:
@@ -72,8 +66,6 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop: asyncio.Event | None = None
         self._main: asyncio.Task[None] | None = None
-        self._listener = CoreListener(self.core)
-        self._abandoned = False
         self._resubscribe = False
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the runner runs on (set by ``start``)."""
@@ -182,45 +174,23 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
 
     async def _drive(self, program: Ops) -> Any:
         """Run a core program to its end, awaiting each operation it yields."""
-        ops = Program(program)
-        while (op := ops.next()) is not None:
-            try:
-                ops.answer(await self._perform(op))
-            except Exception as exc:
-                ops.fail(exc)
-        return ops.result
+        return await pg.drive_async(program, self._perform)
 
     async def _perform(self, op: a.Op) -> Any:
-        c, gc = self.consumer, self.global_consumer or self.consumer
         match op:
-            case a.Poll(plan):
-                apply_pauses(c, plan)
-                return await c.poll(plan.timeout, plan.max_records)
             case a.Wait(seconds):
                 return await self._collect(seconds)
             case a.Start(work):
                 self._start(work)
-            case a.Commit(offsets):
-                await c.commit(offsets)
-            case a.Assignment():
-                return c.assignment()
-            case a.Partitions(topics, global_reader):
-                source = gc if global_reader else c
-                return {t: await source.partitions_for(t) for t in topics}
-            case a.PollGlobal(max_records):
-                return await gc.poll(0.0, max_records)
-            case a.Assign(partitions):
-                await gc.assign(list(partitions), from_beginning=True)
-            case a.Subscribe(topics):
-                await c.subscribe(list(topics), self._listener)
-            case a.CreateTopics(topics, partitions, replication):
-                await c.create_topics(list(topics), partitions, replication)
             case a.Sleep(seconds):
                 assert self._stop is not None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), seconds)
             case a.RequestStop():
                 self.request_stop()
+            case _:
+                calls = pg.port_calls(op, self.consumer, self.global_consumer, self._listener)
+                return await pg.drive_async(calls, pg.call_awaiting)
         return None
 
     async def _collect(self, seconds: float) -> list[a.Completion]:
@@ -237,16 +207,16 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
 
     def _start(self, work: a.Work) -> None:
         for run in work.runs:
-            self._spawn(self._calls(station_call(self, run)))
+            self._spawn(self._calls(pg.station_call(self, run)))
         for up in work.uploads:
             if self.batch_upload_handler is not None:
-                self._spawn(self._calls(handler_upload(self, up)))
+                self._spawn(self._calls(pg.handler_upload(self, up)))
             else:
-                self._spawn(self._upload(up))
+                self._spawn(dv.send_upload(self.producer, up))
         for dl in work.dead_letters:
-            self._spawn(self._dead_letter(dl))
+            self._spawn(dv.send_dead_letter(self.producer, dl))
         if work.forwards:
-            self._spawn(self._forward(work.forwards))
+            self._spawn(dv.send_forwards(self.producer, work.forwards))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
@@ -262,36 +232,9 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         for item in done if isinstance(done, list) else [done]:
             self._done.put_nowait(item)
 
-    async def _calls(self, calls: Calls) -> Any:
+    async def _calls(self, calls: pg.Calls) -> Any:
         """Run a program of user calls: awaited, or in the executor when sync."""
-        program = Program(calls)
-        while (call := program.next()) is not None:
-            fn, args = call
-            try:
-                program.answer(await call_async(fn, args, self._executor))
-            except Exception as exc:
-                program.fail(exc)
-        return program.result
+        return await pg.drive_async(calls, self._call)
 
-    async def _upload(self, up: Upload) -> list[a.UploadDone]:
-        sent = [self.producer.send(r) for r in up.records]
-        reports = await asyncio.gather(*sent, return_exceptions=True)
-        return [
-            a.UploadDone(up.upload_id, False, a.exc_text(r))
-            if isinstance(r, BaseException)
-            else a.UploadDone.of(up.upload_id, r)
-            for r in reports
-        ]
-
-    async def _dead_letter(self, dl: DeadLetter) -> a.DeadLetterDone:
-        try:
-            return a.DeadLetterDone.of(dl.dl_id, await self.producer.send(dl.record))
-        except Exception:
-            return a.DeadLetterDone(dl.dl_id, False)
-
-    async def _forward(self, forwards: list[Forward]) -> list[a.ForwardDone]:
-        try:
-            reports = await self.producer.send_many([f.record for f in forwards])
-        except Exception as exc:
-            return [a.ForwardDone(f.fwd_id, False, a.exc_text(exc)) for f in forwards]
-        return [a.ForwardDone.of(f.fwd_id, r) for f, r in zip(forwards, reports, strict=True)]
+    async def _call(self, call: pg.Call) -> Any:
+        return await call_async(*call, self._executor)

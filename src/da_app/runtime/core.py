@@ -13,29 +13,26 @@ port given to it. Its I/O is written as generators (``subscribe``, ``step``, ``d
 start work, wait...) and receive their answers; a shell drives one with a trampoline that
 performs each operation on its ports, throwing an operation's exception back into the
 generator. The sync shell performs them on threads' clients, the async one awaits them: the
-behaviour is the same by construction. Methods that are not generators are plain state
-changes, callable directly (the unit tests do).
+behaviour is the same by construction. Other methods are plain state changes.
 
 Termination under a clock that never moves (``ManualClock`` in tests): every deadline is a
 ``Deadline``, which also passes after a bounded number of idle waits of real time (``Wait`` or
-``Sleep`` ops of known length); a drain moreover ends as soon as nothing is in flight and the
-clock has not moved across an idle wait, since then only time could make progress. Global
-topics are re-read every ``GLOBAL_REFRESH_SECONDS`` of the clock, at every (re)subscription,
-and whenever ``request_global_refresh()`` asks (the test harness does so once per settle).
+``Sleep`` ops of known length). Draining and shutdown are written in ``draining``, routing
+setup and the global topics' refresh (every ``GLOBAL_REFRESH_SECONDS`` of the clock, at every
+(re)subscription, and whenever ``request_global_refresh()`` asks) in ``subscription``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any, TypedDict
 
+from da_app.runtime import draining
 from da_app.runtime.actions import (
-    Assign,
     Assignment,
     Commit,
     Completion,
-    CreateTopics,
     Deadline,
     ForwardDone,
     Op,
@@ -55,11 +52,13 @@ from da_app.runtime.actions import (
 )
 from da_app.runtime.flow import FlowControl
 from da_app.runtime.rebalance import RebalanceBook
+from da_app.runtime.rebalance import refuse as refuse
 from da_app.runtime.stats import RunnerStats
+from da_app.runtime.subscription import GLOBAL_REFRESH_SECONDS as GLOBAL_REFRESH_SECONDS
+from da_app.runtime.subscription import GlobalTopics, prepare_routing
+from da_app.runtime.upload_parts import UploadParts
 from da_core.engine import Engine
-from da_core.errors import ConfigError
 from da_core.ports import Clock
-from da_core.routing import plan_internal_topics
 from da_core.types import Record, TopicPartition
 
 log = logging.getLogger("da_app.runner")
@@ -67,16 +66,8 @@ log = logging.getLogger("da_app.runner")
 Ops = Generator[Op, Any, Any]
 """A core program: yields operations, receives their answers."""
 
-GLOBAL_REFRESH_SECONDS = 5.0
-"""How often new partitions of global topics are looked for (seconds of the clock)."""
-ROUTING_SETUP_SECONDS = 30.0
-"""How long created internal topics may take to show up in the cluster's metadata."""
-ROUTING_WAIT = 0.2
-"""Seconds between two looks for created internal topics."""
 BUSY_WAIT = 0.005
 """Seconds to wait for a completion when work is in flight and nothing else happened."""
-DRAIN_WAIT = 0.01
-"""Seconds of one idle wait while draining."""
 FORWARDS_PER_UPLOAD = 10
 """Back-pressure default: consumption pauses at ``max_pending_uploads`` times this many
 unacknowledged shares (rekey routing)."""
@@ -140,11 +131,10 @@ class LoopCore:
         self.stats = RunnerStats()
         self.subscribed = False
         self._runs = 0
-        self._uploads: dict[int, list[Any]] = {}  # id -> [parts still out, first error]
+        self._uploads = UploadParts()
         self._dead: set[int] = set()
         self._busy = False
-        self._global_assigned: set[TopicPartition] = set()
-        self._next_global_refresh: float | None = None  # None: due now
+        self._globals = GlobalTopics()
 
     # ------------------------------------------------------------------ predicates
 
@@ -189,25 +179,15 @@ class LoopCore:
                 self.stats.result_handler_errors += item.handler_failed
                 eng.finish_run(item.run, now, result=item.result, error=item.error)
             elif isinstance(item, UploadDone):
-                self._upload_part(item, now)
+                if (outcome := self._uploads.part_done(item)) is not None:
+                    ok, error = outcome
+                    eng.upload_done(item.upload_id, ok, now, error)
             elif isinstance(item, ForwardDone):
                 eng.forward_done(item.fwd_id, item.ok, now, item.error)
             elif item.dl_id in self._dead:
                 self._dead.discard(item.dl_id)
                 eng.dead_letter_done(item.dl_id, item.ok, now)
         return n
-
-    def _upload_part(self, item: UploadDone, now: float) -> None:
-        parts = self._uploads.get(item.upload_id)
-        if parts is None:
-            return
-        if not item.ok and parts[1] is None:
-            parts[1] = item.error or "delivery failed"
-        parts[0] -= 1
-        if parts[0] <= 0:
-            del self._uploads[item.upload_id]
-            error = parts[1]
-            self.engine.upload_done(item.upload_id, error is None, now, error)
 
     # ------------------------------------------------------------------ one iteration
 
@@ -291,7 +271,7 @@ class LoopCore:
         for up in uploads:
             parts = 1 if self.custom_upload else len(up.records)
             if parts:
-                self._uploads[up.upload_id] = [parts, None]
+                self._uploads.started(up.upload_id, parts)
             else:
                 eng.upload_done(up.upload_id, True, now)  # nothing to produce
         dead = eng.take_dead_letters()
@@ -340,36 +320,15 @@ class LoopCore:
     # ------------------------------------------------------------------ draining
 
     def drain_deadline(self) -> Deadline:
-        return Deadline.after(self.clock.time(), self.drain_timeout, DRAIN_WAIT)
+        return draining.drain_deadline(self)
 
     def drain(self, deadline: Deadline | None = None) -> Ops:
-        """Finish in-flight work without polling, until idle (True) or the deadline, or until
-        no progress is possible (False). Open batches are completed once nothing else is
-        left (nothing more would finish them)."""
-        deadline = deadline or self.drain_deadline()
-        while not self._drain_over(deadline):
-            yield from self.pump()
-            if self.idle():
-                if not self.engine.open_batches:
-                    return True
-                self.engine.flush_batches(self.clock.time())
-                continue
-            if not self.complete((yield Wait(DRAIN_WAIT))):
-                deadline.waited()
-        return False
-
-    def _drain_over(self, deadline: Deadline) -> bool:
-        now = self.clock.time()
-        stalled = deadline.waits > 0 and now == deadline.started and not self.in_flight
-        return stalled or deadline.passed(now)
+        """Finish in-flight work without polling; True once idle (``draining.drain``)."""
+        return draining.drain(self, deadline)
 
     def shutdown(self) -> Ops:
         """Drain, then commit everything done; the shell closes its clients afterwards."""
-        if not (yield from self.drain()):
-            log.warning("stop: drain deadline passed with work in flight; it will be redelivered")
-        offsets = self.engine.flush_offsets()
-        if offsets:
-            yield from self.commit(offsets)
+        return draining.shutdown(self)
 
     def closed(self) -> None:
         self.stats.consumer_alive = False
@@ -425,67 +384,16 @@ class LoopCore:
         self.stats.producer_alive = True
 
     def prepare_routing(self) -> Ops:
-        """Rekey routing: make sure the internal topics exist with one partition count, and
-        tell the engine that count."""
-        eng = self.engine
-        if not eng.internal_topics:
-            return
-        found = yield Partitions((*eng.internal_topics, *eng.internal_topics.values()))
-        count = {t: len(ps) for t, ps in found.items()}
-        n, missing = plan_internal_topics(
-            eng.routing,
-            {t: count[t] for t in eng.internal_topics},
-            {t: count[t] for t in eng.internal_topics.values()},
-        )
-        if missing:
-            yield CreateTopics(tuple(missing), n, eng.routing.replication_factor)
-            deadline = Deadline.after(self.clock.time(), ROUTING_SETUP_SECONDS, ROUTING_WAIT)
-            while any(len(ps) != n for ps in (yield Partitions(tuple(missing))).values()):
-                if deadline.passed(self.clock.time()):
-                    raise ConfigError(
-                        f"internal topics {', '.join(missing)} did not appear with {n} "
-                        f"partitions within {ROUTING_SETUP_SECONDS:.0f}s"
-                    )
-                yield Sleep(ROUTING_WAIT)
-                deadline.waited()
-        eng.set_rekey_partitions(n)
-        internal = list(eng.internal_topics.values())
-        log.info(
-            "station routing: rekey through %d internal topic(s) of %d partitions (%s)",
-            len(internal),
-            n,
-            ", ".join(internal),
-        )
+        """Rekey routing: the internal topics exist with one partition count (``subscription``)."""
+        return prepare_routing(self.engine, self.clock)
 
     def request_global_refresh(self) -> None:
         """Look for new partitions of global topics at the next iteration."""
-        self._next_global_refresh = None
+        self._globals.request_refresh()
 
     def global_refresh_due(self) -> bool:
-        due = self._next_global_refresh
-        return self.global_reader and (due is None or self.clock.time() >= due)
+        return self.global_reader and self._globals.refresh_due(self.clock.time())
 
     def refresh_globals(self) -> Ops:
         """Assign every partition of the global topics (new ones too) from the beginning."""
-        self._next_global_refresh = self.clock.time() + GLOBAL_REFRESH_SECONDS
-        if not self.global_reader:
-            return
-        found: Mapping[str, list[int]] = yield Partitions(self.engine.global_topics, True)
-        new = [
-            TopicPartition(t, p)
-            for t, ps in found.items()
-            for p in ps
-            if TopicPartition(t, p) not in self._global_assigned
-        ]
-        if new:
-            yield Assign(tuple(new))
-            self._global_assigned.update(new)
-
-
-def refuse(stats: RunnerStats, problem: str | None) -> bool:
-    """Record and log the first reason to refuse (a broken co-location); True: stop now."""
-    if problem is None or stats.refused is not None:
-        return False
-    stats.refused = problem
-    log.error("refusing to run: %s", problem)
-    return True
+        return self._globals.refresh(self.engine, self.clock.time(), self.global_reader)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
+from da_app.runtime.stats import RunnerStats
 from da_core.types import Record, TopicPartition
 
 log = logging.getLogger("da_app.runner")
@@ -85,3 +86,12 @@ class RebalanceBook:
                 del skip[rec.tp]
                 out.append(rec)
         return out
+
+
+def refuse(stats: RunnerStats, problem: str | None) -> bool:
+    """Record and log the first reason to refuse (a broken co-location); True: stop now."""
+    if problem is None or stats.refused is not None:
+        return False
+    stats.refused = problem
+    log.error("refusing to run: %s", problem)
+    return True

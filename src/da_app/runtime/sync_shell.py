@@ -9,15 +9,14 @@ loop thread.
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
+from da_app.runtime import programs as pg
 from da_app.runtime import shell as sh
 from da_app.runtime.callbacks import (
     BatchUploadHandler,
@@ -28,9 +27,9 @@ from da_app.runtime.callbacks import (
     is_async_callable,
 )
 from da_app.runtime.core import LoopOptions, Ops
+from da_app.runtime.deliveries import produce_work
 from da_core.engine import Engine
 from da_core.ports import Clock, Consumer, Producer
-from da_core.types import DeliveryReport, OutboundRecord
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -61,6 +60,7 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             clock,
             (consumer, producer, global_consumer),
             (callback, result_handler, batch_upload_handler),
+            settle=self._revoke_due,
             max_runs=max_workers,
             global_reader=global_consumer is not None,
             **options,
@@ -71,9 +71,7 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
         self._aloop = LoopThread() if needs_loop else None
         self._done: queue.SimpleQueue[a.Completion] = queue.SimpleQueue()
         self._stop = threading.Event()
-        self._abandoned = False
         self._thread: threading.Thread | None = None
-        self._listener = sh.CoreListener(self.core, settle=self._revoke_due)
         self._lock = threading.RLock()
         """Held by the loop for each step; readers take it to see a state between steps."""
         self._running = False
@@ -182,42 +180,21 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
 
     def _drive(self, program: Ops) -> Any:
         """Run a core program to its end, performing each operation it yields."""
-        run = sh.Program(program)
-        while (op := run.next()) is not None:
-            try:
-                run.answer(self._perform(op))
-            except Exception as exc:
-                run.fail(exc)
-        return run.result
+        return pg.drive(program, self._perform)
 
     def _perform(self, op: a.Op) -> Any:
-        c, gc = self.consumer, self.global_consumer or self.consumer
         match op:
-            case a.Poll(plan):
-                sh.apply_pauses(c, plan)
-                return c.poll(plan.timeout, plan.max_records)
             case a.Wait(seconds):
                 return self._collect(seconds)
             case a.Start(work):
                 self._start(work)
-            case a.Commit(offsets):
-                c.commit(offsets)
-            case a.Assignment():
-                return c.assignment()
-            case a.Partitions(topics, global_reader):
-                return {t: (gc if global_reader else c).partitions_for(t) for t in topics}
-            case a.PollGlobal(max_records):
-                return gc.poll(0.0, max_records)
-            case a.Assign(partitions):
-                gc.assign(list(partitions), from_beginning=True)
-            case a.Subscribe(topics):
-                c.subscribe(list(topics), self._listener)
-            case a.CreateTopics(topics, partitions, replication):
-                c.create_topics(list(topics), partitions, replication)
             case a.Sleep(seconds):
                 self._stop.wait(seconds)
             case a.RequestStop():
                 self._stop.set()
+            case _:
+                calls = pg.port_calls(op, self.consumer, self.global_consumer, self._listener)
+                return pg.drive(calls, pg.call)
         return None
 
     def _collect(self, seconds: float) -> list[a.Completion]:
@@ -239,40 +216,19 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
 
     def _start(self, work: a.Work) -> None:
         for run in work.runs:
-            self._submit(sh.station_call(self, run))
-        for up in work.uploads:
-            if self.batch_upload_handler is not None:
-                self._submit(sh.handler_upload(self, up))
-                continue
-            for rec in up.records:
-                self._produce(rec, functools.partial(a.UploadDone.of, up.upload_id))
-        for dl in work.dead_letters:
-            self._produce(dl.record, functools.partial(a.DeadLetterDone.of, dl.dl_id))
-        for fw in work.forwards:
-            self._produce(fw.record, functools.partial(a.ForwardDone.of, fw.fwd_id))
+            self._submit(pg.station_call(self, run))
+        custom = self.batch_upload_handler is not None
+        for up in work.uploads if custom else ():
+            self._submit(pg.handler_upload(self, up))
+        produce_work(self.producer, work, self._done.put, uploads=not custom)
 
-    def _produce(self, rec: OutboundRecord, done: Callable[[DeliveryReport], a.Completion]) -> None:
-        def on_delivery(report: DeliveryReport) -> None:
-            self._done.put(done(report))
-
-        try:
-            self.producer.produce(rec, on_delivery)
-        except Exception as exc:  # a full local queue, a closed producer: a failed delivery
-            on_delivery(DeliveryReport(rec, a.exc_text(exc)))
-
-    def _submit(self, calls: sh.Calls) -> None:
-        self._pool.submit(self._calls, calls).add_done_callback(self._finished)
+    def _submit(self, calls: pg.Calls) -> None:
+        self._pool.submit(pg.drive, calls, self._call).add_done_callback(self._finished)
 
     def _finished(self, fut: Future[Any]) -> None:
         if not fut.cancelled():
             self._done.put(fut.result())
 
-    def _calls(self, calls: sh.Calls) -> Any:
-        """Run a program of user calls on this worker thread."""
-        run = sh.Program(calls)
-        while (call := run.next()) is not None:
-            try:
-                run.answer(call_sync(*call, self._aloop))
-            except Exception as exc:
-                run.fail(exc)
-        return run.result
+    def _call(self, call: pg.Call) -> Any:
+        """One user call, on a worker thread (an async callable on the private loop)."""
+        return call_sync(*call, self._aloop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from da_app.http import HealthServer
 from da_app.metrics import MetricsServer
 from da_app.runtime import Callback
 from da_app.services import DataAnalysisService
+from tests.support import waiting
 
 from .helpers import PARAM, RT, param, realtime
 
@@ -33,13 +33,9 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, Any]:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until true; fail the test with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.005)
-    assert predicate(), f"timed out waiting for {what}"
+    """``tests.support.waiting.wait_for`` with a default ``what`` (the operations tests'
+    older signature)."""
+    waiting.wait_for(predicate, timeout, what=what)
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from da_adapters.memory import ManualClock, MemoryBroker
 from da_app.services import AsyncDataAnalysisService
 from da_app.testing import Harness
+from tests.support.waiting import async_wait_for
 
 from .helpers import OUT_LP, PARAM, RT, param, rt_row
 
@@ -38,15 +39,6 @@ def _latest(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for r in results:
         out[r["station_id"]] = r
     return out
-
-
-async def _wait(predicate: Any, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_async_and_sync_services_give_the_same_outputs() -> None:
@@ -81,7 +73,9 @@ async def test_async_and_sync_services_give_the_same_outputs() -> None:
             latest[s]["last"] == sync_latest[s]["last"] for s in STATIONS
         )
 
-    await _wait(caught_up)
+    await async_wait_for(
+        caught_up, what="the sync service's outputs", observe=lambda: _latest(results())
+    )
     await svc.stop()
     assert _latest(results()) == sync_latest
     status = svc.get_service_status()
@@ -107,6 +101,8 @@ async def test_async_service_accepts_a_sync_callback_and_sync_handler() -> None:
         model, batch_upload_handler=lambda b, rs: got.extend(r["station_id"] for r in rs)
     )
     _feed(lambda t, p: broker.produce(t, json.dumps(p).encode()))
-    await _wait(lambda: set(got) == set(STATIONS))
+    await async_wait_for(
+        lambda: set(got) == set(STATIONS), what="every station uploaded", observe=lambda: got
+    )
     await svc.stop()
     assert broker.records(OUT_LP) == []

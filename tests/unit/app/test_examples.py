@@ -11,10 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
@@ -39,20 +40,27 @@ def _run_until(script: str, needles: list[str], tmp_path: Path, timeout: float =
         text=True,
     )
     out: list[str] = []
-    deadline = time.monotonic() + timeout
     assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
+    stdout = proc.stdout
+    os.set_blocking(stdout.fileno(), False)
+
+    def all_logged() -> bool:
+        ended = proc.poll() is not None
+        out.extend(iter(stdout.readline, ""))  # what the process wrote so far
+        if all(any(n in o for o in out) for n in needles):
+            return True
+        if ended:
+            raise AssertionError(f"{script} ended before logging {needles}:\n{''.join(out)}")
+        return False
+
     try:
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line:
-                out.append(line)
-                if all(any(n in o for o in out) for n in needles):
-                    break
-            elif proc.poll() is not None:
-                break
-            else:
-                time.sleep(0.02)
+        wait_for(
+            all_logged,
+            timeout,
+            what=f"{needles} from {script}",
+            interval=0.02,
+            observe=lambda: "".join(out),
+        )
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
         out.append(rest or "")

@@ -19,6 +19,7 @@ from da_app.health import ProbeInput, liveness, readiness
 from da_app.http import HealthServer
 from da_app.main import main
 from da_app.services import AsyncDataAnalysisService, DataAnalysisService
+from tests.support.waiting import async_wait_for
 
 from .helpers import OUT_LP, PARAM, RT, echo_window, param, realtime
 from .ops_support import free_port, http_get, ops_service, wait_for
@@ -295,10 +296,7 @@ async def test_the_async_service_answers_status_from_its_event_loop() -> None:
     try:
         broker.produce(PARAM, json.dumps(param("A1")).encode())
         broker.produce(RT, json.dumps(realtime("A1", 0, 3.0)).encode(), key=b"A1")
-        for _ in range(1000):
-            if svc.engine.stats.uploads_ok:
-                break
-            await asyncio.sleep(0.01)
+        await async_wait_for(lambda: svc.engine.stats.uploads_ok, what="an upload")
         # the loop must keep running while the server thread waits for it: never block it
         code, doc = await asyncio.to_thread(http_get, server.url + "/status")
         assert code == 200

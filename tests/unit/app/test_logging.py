@@ -217,11 +217,22 @@ def test_da_app_run_logs_to_the_file_configured_in_the_service_section(tmp_path:
         )
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_ANALYSIS_LOG", "LOG_LEVEL")}
-    env["PYTHONPATH"] = str(ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    # SIGTERM only once the service handles it (readiness, not a timer: before that, Python's
+    # default action kills the process); a readiness that never comes fails fast, exit code 3.
     code = (
-        "import signal, threading, os\n"
+        "import os, signal, threading\n"
         "from da_app.main import main\n"
-        "threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()\n"
+        "from tests.support.waiting import wait_for\n"
+        "def stop_when_ready():\n"
+        "    try:\n"
+        "        wait_for(lambda: signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, 30,\n"
+        "                 what='the service to handle SIGTERM', interval=0.01)\n"
+        "    except AssertionError as exc:\n"
+        "        print(exc, flush=True)\n"
+        "        os._exit(3)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "threading.Thread(target=stop_when_ready, daemon=True).start()\n"
         f"raise SystemExit(main(['run', '--config', {str(cfg)!r}, '--callback', 'json:dumps']))\n"
     )
     proc = subprocess.run(

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,10 @@ from da_app.services import AsyncDataAnalysisService, DataAnalysisService
 from da_app.testing import Harness, load_sample
 from da_core.errors import ConfigError
 from da_core.types import TopicPartition
+from tests.support.waiting import async_wait_for, wait_for
 
 from .helpers import PARAM, RT, echo_window, param, realtime
-from .ops_support import free_port, http_get, wait_for
+from .ops_support import free_port, http_get
 
 ROOT = Path(__file__).resolve().parents[3]
 METER = "SCHEDULE-DEVICE-METER"
@@ -188,20 +188,21 @@ async def test_the_async_service_reloads_from_another_thread_and_resubscribes() 
         broker.produce(PARAM, json.dumps(param("A1")).encode())
         for hour in range(3):
             broker.produce(RT, json.dumps(realtime("A1", hour, hour + 1.0)).encode(), key=b"A1")
-        for _ in range(1000):
-            if svc.engine.stats.records_in == 4:
-                break
-            await asyncio.sleep(0.01)
+        await async_wait_for(
+            lambda: svc.engine.stats.records_in == 4,
+            what="4 records in",
+            observe=lambda: svc.engine.stats.records_in,
+        )
         before = svc.get_inputs("A1")
         assert before is not None
         await asyncio.to_thread(svc.reload_config, ADD_METER)
         runner = svc.runner
         assert runner is not None
-        for _ in range(1000):
-            if METER in {tp.topic for tp in runner.consumer.assignment()}:
-                break
-            await asyncio.sleep(0.01)
-        assert METER in {tp.topic for tp in runner.consumer.assignment()}
+        await async_wait_for(
+            lambda: METER in {tp.topic for tp in runner.consumer.assignment()},
+            what=f"{METER} assigned after the reload",
+            observe=runner.consumer.assignment,
+        )
         after = svc.get_inputs("A1")
         assert after is not None
         assert after[WINDOW] == before[WINDOW]
@@ -214,16 +215,21 @@ async def test_the_async_service_reloads_from_another_thread_and_resubscribes() 
 
 
 def _wait_for_log(path: Path, needle: str, proc: subprocess.Popen[str], timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        if needle in text:
-            return text
+    """The log file's text once it holds ``needle``; fails at once if the process ended
+    without logging it, else at ``timeout``."""
+
+    def text() -> str:
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
+    def logged() -> str:
+        if needle in (found := text()):
+            return found
         if proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    out = proc.stdout.read() if proc.poll() is not None and proc.stdout else ""
-    raise AssertionError(f"{needle!r} not logged; log:\n{text}\noutput:\n{out}")
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"{needle!r} not logged; log:\n{text()}\noutput:\n{out}")
+        return ""
+
+    return wait_for(logged, timeout, what=f"{needle!r} in the log", interval=0.02, observe=text)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")

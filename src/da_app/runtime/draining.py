@@ -1,0 +1,63 @@
+"""Draining and shutdown of the loop core: finish in-flight work without polling.
+
+Core programs (see ``LoopCore``) over a core. A drain pumps (starts work, takes answers,
+commits what is due) until nothing is queued, running or unanswered, then completes the open
+batches (nothing more would finish them) and goes on until idle again.
+
+Termination under a clock that never moves (``ManualClock`` in tests): the drain's
+``Deadline`` also passes after a bounded number of idle waits of ``DRAIN_WAIT`` real seconds,
+and a drain ends as soon as nothing is in flight and the clock has not moved across an idle
+wait, since then only time could make progress.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from da_app.runtime.actions import Deadline, Op, Wait
+
+if TYPE_CHECKING:
+    from da_app.runtime.core import LoopCore
+
+log = logging.getLogger("da_app.runner")
+
+DRAIN_WAIT = 0.01
+"""Seconds of one idle wait while draining."""
+
+
+def drain_deadline(core: LoopCore) -> Deadline:
+    """A drain's deadline: ``drain_timeout`` seconds of the clock from now."""
+    return Deadline.after(core.clock.time(), core.drain_timeout, DRAIN_WAIT)
+
+
+def drain(core: LoopCore, deadline: Deadline | None = None) -> Generator[Op, Any, bool]:
+    """Finish in-flight work without polling, until idle (True) or the deadline, or until
+    no progress is possible (False)."""
+    deadline = deadline or drain_deadline(core)
+    while not _over(core, deadline):
+        yield from core.pump()
+        if core.idle():
+            if not core.engine.open_batches:
+                return True
+            core.engine.flush_batches(core.clock.time())
+            continue
+        if not core.complete((yield Wait(DRAIN_WAIT))):
+            deadline.waited()
+    return False
+
+
+def _over(core: LoopCore, deadline: Deadline) -> bool:
+    now = core.clock.time()
+    stalled = deadline.waits > 0 and now == deadline.started and not core.in_flight
+    return stalled or deadline.passed(now)
+
+
+def shutdown(core: LoopCore) -> Generator[Op, Any, None]:
+    """Drain, then commit everything done; the shell closes its clients afterwards."""
+    if not (yield from drain(core)):
+        log.warning("stop: drain deadline passed with work in flight; it will be redelivered")
+    offsets = core.engine.flush_offsets()
+    if offsets:
+        yield from core.commit(offsets)
