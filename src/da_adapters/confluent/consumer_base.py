@@ -1,0 +1,87 @@
+"""``ConsumerBase``: the state every part of ``ConfluentConsumer`` shares, and the helpers
+they all use (the never-fetching offsets handle, the configuration of internal handles,
+uncached watermarks).
+
+The consumer is one object assembled from mixins, one concern per module (``group``,
+``fetching``, ``side_reads``; ``consumer`` puts them together and owns ``__init__``, which sets
+every attribute declared here). The declarations below are the whole state:
+
+* ``_consumer``: the group handle; ``_manual``: the handle of ``assign``/``assign_at`` (None
+  until first needed), holding exactly ``_manual_tps``, with ``_starts`` the offsets given to
+  ``assign_at``; ``_meta``: the never-fetching handle for offset queries (None until needed).
+* ``_owned``: the partitions the group gives this member (what the listener was told);
+  ``_paused``: paused by the caller (group or manual).
+* ``_fatal``: a fatal client error reported by ``error_cb``, raised from the next ``poll``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import confluent_kafka as ck
+
+from da_adapters.confluent._support import (
+    ConfluentError,
+    LibrdkafkaLogBridge,
+    Throttle,
+    new_client,
+)
+from da_core.ports import RebalanceListener
+from da_core.types import TopicPartition
+
+log = logging.getLogger("da_adapters.confluent")
+
+
+class ConsumerBase:
+    """The shared state of ``ConfluentConsumer`` (see the module docstring) and its helpers."""
+
+    group_id: str
+    auto_offset_reset: str
+    _timeout: float
+    _throttle: Throttle
+    _fatal: ck.KafkaError | None
+    _config: dict[str, Any]
+    _consumer: ck.Consumer
+    _manual: ck.Consumer | None
+    _meta: ck.Consumer | None
+    _manual_tps: set[TopicPartition]
+    _starts: dict[TopicPartition, int]
+    _listener: RebalanceListener | None
+    _subscribed: bool
+    _owned: set[TopicPartition]
+    _paused: set[TopicPartition]
+    _closed: bool
+    _turn: int
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"consumer of group {self.group_id!r} is closed")
+
+    def _meta_consumer(self) -> ck.Consumer:
+        """A handle of the same group that never subscribes nor fetches, for committed offsets
+        and watermarks: on the fetching handle those requests queue behind the broker's fetch
+        long-poll (``fetch.wait.max.ms``) and block for seconds while the loop consumes."""
+        if self._meta is None:
+            config = self._side_config(self.group_id)
+            self._meta = new_client(ck.Consumer, config, f"offsets reader of {self.group_id}")
+        return self._meta
+
+    def _side_config(self, group_id: str) -> dict[str, Any]:
+        """The configuration of an internal handle that never joins a group: without the
+        static instance id (two handles sharing it would fence each other) or assignor."""
+        config = dict(self._config)
+        config["group.id"] = group_id
+        config["logger"] = LibrdkafkaLogBridge(None)
+        for key in ("group.instance.id", "partition.assignment.strategy"):
+            config.pop(key, None)
+        return config
+
+    def _watermarks(self, consumer: ck.Consumer, tp: TopicPartition) -> tuple[int, int]:
+        try:
+            low, high = consumer.get_watermark_offsets(
+                ck.TopicPartition(tp.topic, tp.partition), timeout=self._timeout, cached=False
+            )
+        except ck.KafkaException as exc:
+            raise ConfluentError(f"watermarks of {tp}: {exc}") from exc
+        return int(low), int(high)
