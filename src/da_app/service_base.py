@@ -29,10 +29,11 @@ from da_app.health import (
     status_document,
 )
 from da_app.http import Listener, OpsServers
+from da_app.lag import LagSnapshot
 from da_app.options import ServiceOptions, resolve_options
 from da_app.reload import describe_reload, summary
 from da_app.runner import ResultHandler, RunnerStats, SyncRunner
-from da_app.settings import Settings, build_module_catalog, load_raw_config
+from da_app.settings import Settings, build_module_catalog
 from da_core.config import Catalog
 from da_core.engine import Engine
 from da_core.errors import ConfigError
@@ -133,6 +134,7 @@ class _ServiceBase:
         self._servers: OpsServers | None = None
         self.started_at: float | None = None
         self._stopped = False
+        self._lag = LagSnapshot()
 
     def _compose(
         self, container: ServiceContainer | None, broker: Any, clock: Clock | None
@@ -159,8 +161,12 @@ class _ServiceBase:
         if isinstance(src, Settings):
             settings = src
         else:
-            raw = dict(src) if isinstance(src, Mapping) else load_raw_config(src)
-            settings = Settings.from_raw(raw)
+            # a file (or none) through Settings.load: it records the file and the places
+            # searched, which a service without Kafka names when it refuses to start
+            if isinstance(src, Mapping):
+                settings = Settings.from_raw(dict(src))
+            else:
+                settings = Settings.load(src)
         if self._kafka_config is not None:
             settings = settings.with_kafka_config(self._kafka_config)
         return settings

@@ -20,8 +20,19 @@ from typing import Any, Final
 import attrs
 
 from da_app.settings.kafka import KafkaSettings, parse_kafka
-from da_app.settings.loading import find_config_file, load_raw_config, normalize
-from da_app.settings.service import AdapterName, ServiceSettings, parse_service
+from da_app.settings.loading import (
+    CONFIG_ENV_VAR,
+    find_config_file,
+    load_raw_config,
+    normalize,
+    searched_places,
+)
+from da_app.settings.service import (
+    ADAPTER_ENV_VAR,
+    AdapterName,
+    ServiceSettings,
+    parse_service,
+)
 from da_core.catalog import build_catalog, default_catalog
 from da_core.config import Catalog
 from da_core.errors import ConfigError
@@ -40,6 +51,9 @@ class Settings:
     """Everything a deployment configures, validated: the catalog (topics, modules, commit
     policy), Kafka and the service. ``source`` is the file it was loaded from, if any.
 
+    ``searched``: where ``load`` looked for a file (``loading.searched_places``), for the
+    message of a service that finds no Kafka configuration; empty for ``from_raw``.
+
     ``module_keys``: per module, the names of the settings its ``modules`` entry in the file
     gives explicitly; they win over the service section's defaults for that module
     (``build_module_catalog``), which a catalog alone cannot tell from its own defaults.
@@ -50,6 +64,7 @@ class Settings:
     service: ServiceSettings = attrs.field(factory=ServiceSettings)
     source: str | None = None
     module_keys: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
+    searched: tuple[str, ...] = ()
 
     @classmethod
     def from_raw(
@@ -103,7 +118,8 @@ class Settings:
         """Find, load and validate the configuration (defaults when no file is found)."""
         found = find_config_file(path)
         raw = load_raw_config(found) if found is not None else {}
-        return cls.from_raw(raw, source=str(found) if found is not None else None)
+        settings = cls.from_raw(raw, source=str(found) if found is not None else None)
+        return attrs.evolve(settings, searched=tuple(searched_places(path)))
 
     def with_kafka_config(self, kafka_config: Mapping[str, Any] | KafkaSettings) -> Settings:
         """These settings with Kafka replaced (a service's ``kafka_config=`` argument). A
@@ -120,13 +136,38 @@ class Settings:
         return attrs.evolve(self, kafka=kafka, service=service)
 
     def resolve_adapter(self, *, asynchronous: bool) -> AdapterName:
-        """The adapter to use: the configured one, else memory without brokers, else
-        aiokafka for the async service and confluent-kafka for the sync one."""
+        """The adapter to use: the configured one (``service.adapter`` or the environment's
+        ``DATA_ANALYSIS_ADAPTER``), else aiokafka for the async service and confluent-kafka
+        for the sync one. With no brokers configured and no adapter asked for, raises
+        ``ConfigError`` naming every place the configuration was looked for: the in-memory
+        bus is never a silent fallback (a service that runs on it consumes nothing)."""
         if self.service.adapter is not None:
             return self.service.adapter
         if not self.kafka.has_brokers:
-            return "memory"
+            raise ConfigError(self.no_kafka_message())
         return "aiokafka" if asynchronous else "confluent"
+
+    def no_kafka_message(self) -> str:
+        """Why no adapter could be chosen: no brokers, where the configuration was looked
+        for, and the ways to configure Kafka or ask for the in-memory bus."""
+        if self.source is not None:
+            found = f"the configuration file {self.source} sets no bootstrap_servers"
+        elif self.searched:
+            found = "no configuration file was found"
+        else:
+            found = "the configuration given in code sets no bootstrap_servers"
+        lines = [f"no Kafka brokers configured: {found}."]
+        if self.searched:
+            lines.append("Looked for a configuration file in:")
+            lines.extend(f"  - {place}" for place in self.searched)
+        lines.append(
+            "Set KAFKA_CONFIG['bootstrap_servers'] (or KAFKA_CONFIG['consumer'] and "
+            "['producer']) in that file or in the kafka_config= argument, or point "
+            f"{CONFIG_ENV_VAR} at your file; to run on the embedded in-memory bus (tests, "
+            "demos), ask for it: adapter='memory', service: {adapter: memory} in the file, "
+            f"or {ADAPTER_ENV_VAR}=memory."
+        )
+        return "\n".join(lines)
 
     def routing_mode(self, adapter: str) -> str:
         """``station_routing`` as configured, else ``rekey`` with Kafka and ``direct`` on the

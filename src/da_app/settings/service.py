@@ -29,6 +29,8 @@ LOG_FORMATS: Final = ("text", "json")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FILE_ENV_VAR: Final = "DATA_ANALYSIS_LOG"
 LOG_LEVEL_ENV_VAR: Final = "LOG_LEVEL"
+ADAPTER_ENV_VAR: Final = "DATA_ANALYSIS_ADAPTER"
+"""Wins over ``service.adapter``; ``memory`` asks for the in-memory bus explicitly."""
 
 MODULE_DEFAULT_KEYS: Final = ("output_mode", "fill_strategy", "batch_timeout", "completion_ratio")
 """Service settings that are defaults for the module the service runs (its ``modules`` entry
@@ -265,6 +267,7 @@ def service_help(key: str) -> str:
 
 
 SERVICE_ENV_VARS: Final[tuple[tuple[str, str, Callable[[str], Any]], ...]] = (
+    (ADAPTER_ENV_VAR, "adapter", str),
     (LOG_FILE_ENV_VAR, "log_file", str),
     (LOG_LEVEL_ENV_VAR, "log_level", str),
     ("DATA_ANALYSIS_LOG_FORMAT", "log_format", str),
