@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from dependency_injector import providers
 
+from da_app import instances
 from da_app.async_runner import AsyncRunner
 from da_app.containers import Container, ServiceContainer
 from da_app.health import (
+    VERSION,
     Probe,
     ProbeInput,
     Snapshot,
@@ -135,6 +138,7 @@ class _ServiceBase:
         self.started_at: float | None = None
         self._stopped = False
         self._lag = LagSnapshot()
+        self._instance_key: int | None = None  # in da_app.instances while running
 
     def _compose(
         self, container: ServiceContainer | None, broker: Any, clock: Clock | None
@@ -245,6 +249,41 @@ class _ServiceBase:
             upload_failing_seconds=svc.ready_upload_failing_seconds,
             stopped=self._stopped,
         )
+
+    def _registered(self, running: bool) -> None:
+        """List this service in ``da_app.instances`` (``d_a.health_check()``) or drop it."""
+        if running and self._instance_key is None:
+            self._instance_key = instances.register(self)
+        elif not running:
+            instances.unregister(self._instance_key)
+            self._instance_key = None
+
+    def health(self) -> dict[str, Any]:
+        """The guide's health dict for this (running) instance: ``status`` is ``/health``'s
+        verdict (``healthy`` while the engine loop runs and is not stuck), plus
+        ``timestamp`` (wall clock), ``version``, ``service`` (``main_thread``,
+        ``consumer_alive``, ``producer_alive``, ``station_count``), ``stations``
+        (``{id: {"running": bool}}``) and, when unhealthy, ``reasons``."""
+        live = self.liveness().body
+        status = self.get_service_status()
+        out: dict[str, Any] = {
+            "status": live["status"],
+            "timestamp": time.time(),
+            "version": VERSION,
+            "service": {
+                "main_thread": status["main_thread_alive"],
+                "consumer_alive": status["consumer_alive"],
+                "producer_alive": status["producer_alive"],
+                "station_count": status["station_count"],
+            },
+            "stations": {
+                sid: {"running": bool(info.get("running", False))}
+                for sid, info in self.get_station_status().items()
+            },
+        }
+        if "reasons" in live:
+            out["reasons"] = live["reasons"]
+        return out
 
     def liveness(self) -> Probe:
         """``/health``: the engine loop runs and is not stuck (read without waiting for it)."""

@@ -122,6 +122,7 @@ class DataAnalysisService(_ServiceBase):
             self.options.auto_offset_reset,
             ", ".join(self.engine.topics),
         )
+        self._registered(True)
         if background:
             runner.start()
             return
@@ -139,6 +140,7 @@ class DataAnalysisService(_ServiceBase):
     def stop(self, timeout: float | None = None) -> None:
         """Stop: finish in-flight work, upload, commit, leave the group; then stop the health
         and metrics servers. Idempotent."""
+        self._registered(False)
         if self.runner is not None and not self._stopped:
             self._stopped = True
             self.runner.stop(timeout)
@@ -226,6 +228,7 @@ class AsyncDataAnalysisService(_ServiceBase):
         self._stopped = False
         await runner.start()
         self._start_servers()
+        self._registered(True)
         log.info(
             "service started: module %s, adapter %s, group %s, topics %s",
             self.module_name,
@@ -269,6 +272,7 @@ class AsyncDataAnalysisService(_ServiceBase):
     async def stop(self) -> None:
         """Stop: finish in-flight work, upload, commit, leave the group; then stop the health
         and metrics servers. Idempotent."""
+        self._registered(False)
         if self.runner is not None and not self._stopped:
             self._stopped = True
             await self._lag.aclose()

@@ -274,9 +274,6 @@ def test_the_health_check_snippet_returns_the_documented_shape(
     assert health["status"] in ("healthy", "unhealthy")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 5: health_check() builds an unstarted service"
-)
 def test_the_health_check_snippet_reports_the_running_service(running_service: Any) -> None:
     health_check = _guide("health_check").health_check
 
