@@ -129,6 +129,7 @@ class _ServiceBase:
         self.catalog: Catalog = self.container.catalog()
         self.routing: Routing = self.container.routing()
         self.engine: Engine = self.container.engine()
+        self.engine.field_report_seconds = self.settings.service.field_report_seconds
         self.clock: Clock = self.container.clock()
         for w in self.settings.kafka.warnings:
             log.warning("%s", w)

@@ -155,7 +155,6 @@ def test_the_configmap_config_py_loads() -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: a TOPIC_DETAIL modules list drops readers")
 def test_the_configmap_keeps_every_default_reader_of_station_param() -> None:
     """Its SCHEDULE-STATION-PARAM entry lists two modules; the three other default readers must
     keep the topic (merged with the defaults), or loading must refuse with a message."""
@@ -204,7 +203,6 @@ def test_the_window_snippet_sets_the_window_size() -> None:
     assert s.catalog.topics["SCHEDULE-STATION-REALTIME-DATA"].window_size == 5
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: errors name keys as topics.X.y")
 def test_the_window_snippet_as_written_is_refused_in_the_guides_terms() -> None:
     with pytest.raises(ConfigError) as exc:
         Settings.from_raw({"TOPIC_DETAIL": {"REAL-STATION-DATA": {"window_size": 5}}})

@@ -78,6 +78,10 @@ _SECTION_ALIASES: Final[Mapping[str, str]] = {
 }
 
 
+SECTION_ALIASES: Final = _SECTION_ALIASES
+"""Every accepted section name -> its canonical (UPPER_CASE) name."""
+
+
 def _is_config_name(name: str) -> bool:
     """A module-level name of a ``config.py`` that is configuration."""
     if name.startswith("_"):

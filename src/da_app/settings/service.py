@@ -248,6 +248,12 @@ class ServiceSettings:
     ready_upload_failing_seconds: float = _setting(
         30.0, _positive, "/ready fails while uploads have been failing for longer than this (s)"
     )
+    field_report_seconds: float = _setting(
+        300.0,
+        _positive,
+        "configured fields no record of a topic carried are reported this long after its first "
+        "record (s), or after 200 records, whichever comes first",
+    )
     log_format: str = _setting("text", _one_of(LOG_FORMATS), "'text' or 'json'")
     log_level: str = _setting("INFO", _one_of(LOG_LEVELS, _log_level), "the root log level")
     log_file: str = _setting("data_analysis.log", _text, "the log file")

@@ -604,8 +604,11 @@ def test_service_defaults() -> None:
 
 
 def test_unknown_service_key_is_an_error_naming_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"SERVICE_CONFIG\['max_worker'\]: unknown service"):
+    # named under the section name the configuration used (issue 13 item 4)
+    with pytest.raises(ConfigError, match=r"service\['max_worker'\]: unknown service"):
         settings({"service": {"max_worker": 3}})
+    with pytest.raises(ConfigError, match=r"SERVICE_CONFIG\['max_worker'\]: unknown service"):
+        settings({"SERVICE_CONFIG": {"max_worker": 3}})
 
 
 def test_explicit_service_settings_are_recorded_as_configured() -> None:
