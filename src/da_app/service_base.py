@@ -33,6 +33,7 @@ from da_app.health import (
 )
 from da_app.http import Listener, OpsServers
 from da_app.lag import LagSnapshot
+from da_app.logconfig import ensure_logging
 from da_app.options import ServiceOptions, resolve_options
 from da_app.reload import describe_reload, summary
 from da_app.runner import ResultHandler, RunnerStats, SyncRunner
@@ -249,6 +250,16 @@ class _ServiceBase:
             stuck_seconds=svc.health_stuck_seconds,
             upload_failing_seconds=svc.ready_upload_failing_seconds,
             stopped=self._stopped,
+        )
+
+    def _ensure_logging(self) -> None:
+        """Logging at start for entry points other than ``da-app`` (``da_app.logconfig``)."""
+        svc = self.settings.service
+        ensure_logging(
+            configured=svc.configured,
+            log_file=svc.log_file,
+            level=svc.log_level,
+            fmt=svc.log_format,
         )
 
     def _registered(self, running: bool) -> None:

@@ -110,6 +110,7 @@ class DataAnalysisService(_ServiceBase):
         (``da_app.signals``)."""
         if self.runner is not None and self.runner.alive:
             raise RuntimeError("service already started")
+        self._ensure_logging()
         runner = self.build_runner(callback, result_handler, batch_upload_handler)
         self.started_at = self.clock.time()
         self._stopped = False
@@ -223,6 +224,7 @@ class AsyncDataAnalysisService(_ServiceBase):
     ) -> None:
         if self.runner is not None and self.runner.alive:
             raise RuntimeError("service already started")
+        self._ensure_logging()
         runner = self.build_runner(callback, result_handler, batch_upload_handler)
         self.started_at = self.clock.time()
         self._stopped = False

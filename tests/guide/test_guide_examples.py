@@ -66,14 +66,19 @@ def _env(tmp_path: Path, config: Path | None, **extra: str) -> dict[str, str]:
 
 
 def _run_until_sigint(
-    script: str, needles: list[str], tmp_path: Path, config: Path, timeout: float = 40.0
+    script: str,
+    needles: list[str],
+    tmp_path: Path,
+    config: Path,
+    timeout: float = 40.0,
+    **env: str,
 ) -> str:
     """Start ``script`` as the guide does, wait until every needle was printed (or the process
     ended, or ``timeout``), then SIGINT it; returns its output; asserts exit code 0."""
     proc = subprocess.Popen(
         [sys.executable, str(GUIDE / script)],
         cwd=tmp_path,
-        env=_env(tmp_path, config),
+        env=_env(tmp_path, config, **{k.upper(): v for k, v in env.items()}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -116,6 +121,22 @@ def test_sync_main_runs_as_written_and_stops_on_ctrl_c(tmp_path: Path, memory_co
     )
     assert "处理场站 S0001 的数据" in text
     assert "处理场站 S0002 的数据" in text
+
+
+@pytest.mark.timeout(120)
+def test_sync_main_honours_data_analysis_log_and_log_level(
+    tmp_path: Path, memory_config: Path
+) -> None:
+    """Issue 13 item 2: the guide's start script configures logging with basicConfig; the
+    service keeps that and adds the DATA_ANALYSIS_LOG file, at LOG_LEVEL (lower case too)."""
+    text = _run_until_sigint(
+        "sync_main.py", ["处理场站 S0001 的数据"], tmp_path, memory_config, log_level="info"
+    )
+    assert "处理场站 S0001 的数据" in text  # the console, as before
+    log = (tmp_path / "app.log").read_text(encoding="utf-8")
+    assert "INFO da_app.services service started: module load_prediction" in log
+    assert "INFO root 处理场站 S0001 的数据" in log  # the script's own lines, its format
+    assert log.startswith("[")
 
 
 @pytest.mark.timeout(120)
