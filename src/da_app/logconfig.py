@@ -30,6 +30,8 @@ from collections.abc import Collection
 from logging.handlers import RotatingFileHandler
 from typing import Any
 
+from da_app.events import FIELDS_ATTR, EventFilter
+
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s %(message)s"
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
@@ -52,6 +54,11 @@ class JsonFormatter(logging.Formatter):
             v = getattr(record, f, None)
             if v is not None:
                 data[f] = v
+        event = getattr(record, "event", None)
+        if event is not None:
+            data["event"] = event
+            for k, v in (getattr(record, FIELDS_ATTR, None) or {}).items():
+                data.setdefault(k, v if isinstance(v, (int, float, bool, type(None))) else str(v))
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)
@@ -97,7 +104,16 @@ def configure_logging(
         h.setFormatter(formatter)
         h._da_handler = True  # type: ignore[attr-defined]
         root.addHandler(h)
+    add_event_filter(root)
     return root
+
+
+def add_event_filter(root: logging.Logger) -> None:
+    """Put ``EventFilter`` on every root handler (once each): the core's ``event`` extras
+    then show as `` event=<name>`` in any format, the application's too."""
+    for h in root.handlers:
+        if not any(isinstance(f, EventFilter) for f in h.filters):
+            h.addFilter(EventFilter())
 
 
 def ensure_logging(
@@ -114,6 +130,7 @@ def ensure_logging(
     if not root.handlers:
         configure_logging(log_file=log_file, level=level, fmt=fmt)
         return
+    add_event_filter(root)
     if "log_level" in configured and level:
         root.setLevel(getattr(logging, level.upper(), logging.INFO))
     if "log_file" not in configured or not log_file:
@@ -135,6 +152,7 @@ def ensure_logging(
     else:
         handler.setFormatter(first if first is not None else logging.Formatter(LOG_FORMAT))
     handler._da_handler = True  # type: ignore[attr-defined]
+    handler.addFilter(EventFilter())
     root.addHandler(handler)
 
 

@@ -21,6 +21,7 @@ from dependency_injector import providers
 from da_app import instances
 from da_app.async_runner import AsyncRunner
 from da_app.containers import Container, ServiceContainer
+from da_app.events import log_event
 from da_app.health import (
     VERSION,
     Probe,
@@ -194,20 +195,26 @@ class _ServiceBase:
             catalog.module(self.module_name)
         except ConfigError as exc:
             self._config_source, self.settings, self.catalog = old
-            log.error(
+            log_event(
+                log,
+                logging.ERROR,
+                "config_rejected",
                 "configuration reload rejected; the old configuration stays active: %s",
                 exc,
-                extra={"da_module": self.module_name},
+                module=self.module_name,
             )
             raise
         self.catalog = catalog
         return catalog, describe_reload(old[1], self.settings, old[2], catalog, self.module_name)
 
     def _log_reloaded(self, changes: Sequence[str]) -> None:
-        log.info(
+        log_event(
+            log,
+            logging.INFO,
+            "config_reloaded",
             "configuration reloaded: %s",
             summary(self.module_name, changes),
-            extra={"da_module": self.module_name},
+            module=self.module_name,
         )
 
     # ------------------------------------------------------------------ servers and probes

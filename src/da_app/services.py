@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 from da_app import signals
 from da_app.async_runner import AsyncRunner
 from da_app.containers import AsyncContainer, Container
+from da_app.events import log_event
 from da_app.health import Snapshot, lag_by_topic
 from da_app.options import DEFAULT_MODULE
 from da_app.reload import describe_changes
@@ -115,7 +117,10 @@ class DataAnalysisService(_ServiceBase):
         self.started_at = self.clock.time()
         self._stopped = False
         self._start_servers()
-        log.info(
+        log_event(
+            log,
+            logging.INFO,
+            "service_started",
             "service started: module %s, adapter %s, group %s, auto_offset_reset %s, topics %s",
             self.module_name,
             self.adapter,
@@ -145,7 +150,9 @@ class DataAnalysisService(_ServiceBase):
         if self.runner is not None and not self._stopped:
             self._stopped = True
             self.runner.stop(timeout)
-            log.info("service stopped: module %s", self.module_name)
+            log_event(
+                log, logging.INFO, "service_stopped", "service stopped: module %s", self.module_name
+            )
         self._stop_servers()
 
     def snapshot(self, *, stations: bool = True, timeout: float = 5.0) -> Snapshot:
@@ -231,7 +238,10 @@ class AsyncDataAnalysisService(_ServiceBase):
         await runner.start()
         self._start_servers()
         self._registered(True)
-        log.info(
+        log_event(
+            log,
+            logging.INFO,
+            "service_started",
             "service started: module %s, adapter %s, group %s, topics %s",
             self.module_name,
             self.adapter,
@@ -279,7 +289,9 @@ class AsyncDataAnalysisService(_ServiceBase):
             self._stopped = True
             await self._lag.aclose()
             await self.runner.stop()
-            log.info("service stopped: module %s", self.module_name)
+            log_event(
+                log, logging.INFO, "service_stopped", "service stopped: module %s", self.module_name
+            )
         self._stop_servers()
 
     def reload_config(

@@ -214,7 +214,7 @@ class Intake:
             "global data cached: topic %s, applied to %d existing stations",
             topic.name,
             len(stations),
-            extra={"topic": topic.name, "da_module": self._module},
+            extra={"event": "global_cached", "topic": topic.name, "da_module": self._module},
         )
         dirty.update(stations)
 
@@ -231,7 +231,12 @@ class Intake:
             reason,
             detail,
             preview,
-            extra={"topic": rec.topic, "da_module": self._module, "reason": reason},
+            extra={
+                "event": "bad_input",
+                "topic": rec.topic,
+                "da_module": self._module,
+                "reason": reason,
+            },
         )
         refs: tuple[RecordRef, ...] = ()
         if tracked:

@@ -99,7 +99,7 @@ def test_fields_never_seen_are_reported_after_t_seconds_of_a_quiet_topic(
     assert f"configured fields of {PARAM} never seen in 2 records over 300s" in text
     never = eng.fields_never_seen()[PARAM]
     assert never
-    assert text.endswith(": " + ", ".join(never))
+    assert ": " + ", ".join(never) in text
 
 
 def test_fields_never_seen_are_still_reported_after_n_records(
