@@ -2,23 +2,22 @@
 
 ``KAFKA_CONFIG``, ``OFFSET_COMMIT_CONFIG``, ``TOPIC_DETAIL``, ``MODULE_DEPENDENCIES`` and
 ``MODULE_OUTPUT_TOPICS`` are the deployment's configuration file (found as
-``da_app.settings.load_raw_config`` finds it: ``DATA_ANALYSIS_CONFIG``, then ``config.yaml``,
-``config.yml``, ``config.py`` or ``config/config.py`` in the working directory) merged over
-the defaults (``da_app.settings.guide_config``). With no file they are the defaults: the
-default catalog, and a ``KAFKA_CONFIG`` without ``bootstrap_servers``, which means the
-embedded in-memory bus. ``SERVICE_CONFIG`` (the ``service`` section, ``{}`` by default), any
-other UPPER_CASE name the file defines, and ``CONFIG_FILE`` (the file used, or None) are
-exposed too. The values are read once, when this module is first imported; they are plain
-dicts, as in the guide, and are validated when a service is built from them.
+``da_app.settings.find_config_file`` finds it: ``DATA_ANALYSIS_CONFIG``, then ``config.yaml``,
+``config.yml``, ``config.py`` or ``config/config.py`` in the working directory, then a
+``d_a/config.py`` under a ``sys.path`` entry other than this package's) merged over the
+defaults (``da_app.settings.guide_config``). With no file they are the defaults: the default
+catalog, and a ``KAFKA_CONFIG`` without ``bootstrap_servers``, which a service refuses unless
+the in-memory bus is asked for (``adapter='memory'``). ``SERVICE_CONFIG`` (the ``service``
+section, ``{}`` by default), any other UPPER_CASE name the file defines, and ``CONFIG_FILE``
+(the file used, or None) are exposed too. The values are read once, when this module is first
+imported; they are plain dicts, as in the guide, and are validated when a service is built.
 
-Deployments that mount their file at ``/app/d_a/config.py`` (the guide's Docker and
-Kubernetes examples): a file mounted over this module simply replaces it, so
-``from d_a.config import KAFKA_CONFIG`` returns that file's values; the services, however,
-load their settings (topics, modules, commit policy, service section) through
-``da_app.settings``, so point ``DATA_ANALYSIS_CONFIG`` at the file
-(``DATA_ANALYSIS_CONFIG=/app/d_a/config.py``), which is the supported way, or mount it as
-``config.py`` (or ``config.yaml``) in the working directory (``/app``). Do not point
-``DATA_ANALYSIS_CONFIG`` at this module itself: it reports that as an error.
+The guide's Docker and Kubernetes layout (the package installed with pip, ``PYTHONPATH=/app``,
+the ConfigMap's ``config.py`` mounted at ``/app/d_a/config.py``): Python imports this module,
+not the mounted file (an installed regular package wins over a directory without
+``__init__.py``), and this module finds the mounted file through ``sys.path`` and exposes its
+values; the services find it the same way. Do not point ``DATA_ANALYSIS_CONFIG`` at this
+module itself: it reports that as an error.
 """
 
 from __future__ import annotations

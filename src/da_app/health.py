@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -28,6 +29,17 @@ from da_core.types import PartitionLag
 if TYPE_CHECKING:
     from da_app.runtime import RunnerStats
     from da_core.engine import Engine
+
+
+def _version() -> str:
+    try:
+        return metadata.version("data-analysis")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
+
+
+VERSION = _version()
+"""The installed package's version, reported by ``/health`` (the guide's ``version``)."""
 
 
 @attrs.frozen
@@ -95,6 +107,7 @@ def liveness(p: ProbeInput) -> Probe:
     body: dict[str, Any] = {
         "status": "unhealthy" if reasons else "healthy",
         "timestamp": time.time(),
+        "version": VERSION,
         "module": p.module,
         "main_thread_alive": p.loop_alive,
         "last_loop_age_seconds": None if age is None else round(age, 3),

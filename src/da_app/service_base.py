@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from dependency_injector import providers
 
+from da_app import instances
 from da_app.containers import Container, ServiceContainer
+from da_app.events import log_event
 from da_app.health import (
+    VERSION,
     Probe,
     ProbeInput,
     Snapshot,
@@ -28,10 +32,12 @@ from da_app.health import (
     status_document,
 )
 from da_app.http import Listener, OpsServers
+from da_app.lag import LagSnapshot
+from da_app.logconfig import ensure_logging
 from da_app.options import ServiceOptions, resolve_options
 from da_app.reload import describe_reload, summary
 from da_app.runtime import AsyncRunner, ResultHandler, RunnerStats, SyncRunner
-from da_app.settings import Settings, build_module_catalog, load_raw_config
+from da_app.settings import Settings, build_module_catalog
 from da_core.config import Catalog
 from da_core.engine import Engine
 from da_core.errors import ConfigError
@@ -124,6 +130,7 @@ class _ServiceBase:
         self.catalog: Catalog = self.container.catalog()
         self.routing: Routing = self.container.routing()
         self.engine: Engine = self.container.engine()
+        self.engine.field_report_seconds = self.settings.service.field_report_seconds
         self.clock: Clock = self.container.clock()
         for w in self.settings.kafka.warnings:
             log.warning("%s", w)
@@ -132,6 +139,8 @@ class _ServiceBase:
         self._servers: OpsServers | None = None
         self.started_at: float | None = None
         self._stopped = False
+        self._lag = LagSnapshot()
+        self._instance_key: int | None = None  # in da_app.instances while running
 
     def _compose(
         self, container: ServiceContainer | None, broker: Any, clock: Clock | None
@@ -158,8 +167,12 @@ class _ServiceBase:
         if isinstance(src, Settings):
             settings = src
         else:
-            raw = dict(src) if isinstance(src, Mapping) else load_raw_config(src)
-            settings = Settings.from_raw(raw)
+            # a file (or none) through Settings.load: it records the file and the places
+            # searched, which a service without Kafka names when it refuses to start
+            if isinstance(src, Mapping):
+                settings = Settings.from_raw(dict(src))
+            else:
+                settings = Settings.load(src)
         if self._kafka_config is not None:
             settings = settings.with_kafka_config(self._kafka_config)
         return settings
@@ -181,20 +194,26 @@ class _ServiceBase:
             catalog.module(self.module_name)
         except ConfigError as exc:
             self._config_source, self.settings, self.catalog = old
-            log.error(
+            log_event(
+                log,
+                logging.ERROR,
+                "config_rejected",
                 "configuration reload rejected; the old configuration stays active: %s",
                 exc,
-                extra={"da_module": self.module_name},
+                module=self.module_name,
             )
             raise
         self.catalog = catalog
         return catalog, describe_reload(old[1], self.settings, old[2], catalog, self.module_name)
 
     def _log_reloaded(self, changes: Sequence[str]) -> None:
-        log.info(
+        log_event(
+            log,
+            logging.INFO,
+            "config_reloaded",
             "configuration reloaded: %s",
             summary(self.module_name, changes),
-            extra={"da_module": self.module_name},
+            module=self.module_name,
         )
 
     # ------------------------------------------------------------------ servers and probes
@@ -238,6 +257,51 @@ class _ServiceBase:
             upload_failing_seconds=svc.ready_upload_failing_seconds,
             stopped=self._stopped,
         )
+
+    def _ensure_logging(self) -> None:
+        """Logging at start for entry points other than ``da-app`` (``da_app.logconfig``)."""
+        svc = self.settings.service
+        ensure_logging(
+            configured=svc.configured,
+            log_file=svc.log_file,
+            level=svc.log_level,
+            fmt=svc.log_format,
+        )
+
+    def _registered(self, running: bool) -> None:
+        """List this service in ``da_app.instances`` (``d_a.health_check()``) or drop it."""
+        if running and self._instance_key is None:
+            self._instance_key = instances.register(self)
+        elif not running:
+            instances.unregister(self._instance_key)
+            self._instance_key = None
+
+    def health(self) -> dict[str, Any]:
+        """The guide's health dict for this (running) instance: ``status`` is ``/health``'s
+        verdict (``healthy`` while the engine loop runs and is not stuck), plus
+        ``timestamp`` (wall clock), ``version``, ``service`` (``main_thread``,
+        ``consumer_alive``, ``producer_alive``, ``station_count``), ``stations``
+        (``{id: {"running": bool}}``) and, when unhealthy, ``reasons``."""
+        live = self.liveness().body
+        status = self.get_service_status()
+        out: dict[str, Any] = {
+            "status": live["status"],
+            "timestamp": time.time(),
+            "version": VERSION,
+            "service": {
+                "main_thread": status["main_thread_alive"],
+                "consumer_alive": status["consumer_alive"],
+                "producer_alive": status["producer_alive"],
+                "station_count": status["station_count"],
+            },
+            "stations": {
+                sid: {"running": bool(info.get("running", False))}
+                for sid, info in self.get_station_status().items()
+            },
+        }
+        if "reasons" in live:
+            out["reasons"] = live["reasons"]
+        return out
 
     def liveness(self) -> Probe:
         """``/health``: the engine loop runs and is not stuck (read without waiting for it)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Awaitable, Mapping
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 from da_app import signals
 from da_app.containers import AsyncContainer, Container
+from da_app.events import log_event
 from da_app.health import Snapshot, lag_by_topic
 from da_app.options import DEFAULT_MODULE
 from da_app.reload import describe_changes
@@ -38,19 +40,30 @@ T = TypeVar("T")
 
 
 class _ConsumerView:
-    """``service.consumer`` as the guide uses it: ``get_lag_info()``."""
+    """``service.consumer`` as the guide uses it: ``get_lag_info()`` (and an awaitable
+    ``aget_lag_info()`` for async code)."""
 
     def __init__(self, service: DataAnalysisService) -> None:
         self._service = service
 
     def get_lag_info(self) -> dict[str, list[dict[str, Any]]]:
         """Committed offset, position, high watermark and lag per partition, by topic. Read
-        between two loop iterations: a client's consumer is not thread-safe."""
-        r = self._service.runner
+        between two loop iterations: a client's consumer is not thread-safe. After the
+        service stopped: the last reading."""
+        svc = self._service
+        r = svc.runner
         if r is None:
             return {}
         with r._lock:
-            return lag_by_topic(r.consumer.lag_info())
+            if not r.alive:
+                return lag_by_topic(svc._lag.lags)
+            lags = r.consumer.lag_info()
+        svc._lag.update(lags, svc.clock.time())
+        return lag_by_topic(lags)
+
+    async def aget_lag_info(self) -> dict[str, list[dict[str, Any]]]:
+        """``get_lag_info()`` on a worker thread, for async code."""
+        return await asyncio.to_thread(self.get_lag_info)
 
 
 class DataAnalysisService(_ServiceBase):
@@ -96,11 +109,15 @@ class DataAnalysisService(_ServiceBase):
         (``da_app.signals``)."""
         if self.runner is not None and self.runner.alive:
             raise RuntimeError("service already started")
+        self._ensure_logging()
         runner = self.build_runner(callback, result_handler, batch_upload_handler)
         self.started_at = self.clock.time()
         self._stopped = False
         self._start_servers()
-        log.info(
+        log_event(
+            log,
+            logging.INFO,
+            "service_started",
             "service started: module %s, adapter %s, group %s, auto_offset_reset %s, topics %s",
             self.module_name,
             self.adapter,
@@ -108,6 +125,7 @@ class DataAnalysisService(_ServiceBase):
             self.options.auto_offset_reset,
             ", ".join(self.engine.topics),
         )
+        self._registered(True)
         if background:
             runner.start()
             return
@@ -125,10 +143,13 @@ class DataAnalysisService(_ServiceBase):
     def stop(self, timeout: float | None = None) -> None:
         """Stop: finish in-flight work, upload, commit, leave the group; then stop the health
         and metrics servers. Idempotent."""
+        self._registered(False)
         if self.runner is not None and not self._stopped:
             self._stopped = True
             self.runner.stop(timeout)
-            log.info("service stopped: module %s", self.module_name)
+            log_event(
+                log, logging.INFO, "service_stopped", "service stopped: module %s", self.module_name
+            )
         self._stop_servers()
 
     def snapshot(self, *, stations: bool = True, timeout: float = 5.0) -> Snapshot:
@@ -207,12 +228,17 @@ class AsyncDataAnalysisService(_ServiceBase):
     ) -> None:
         if self.runner is not None and self.runner.alive:
             raise RuntimeError("service already started")
+        self._ensure_logging()
         runner = self.build_runner(callback, result_handler, batch_upload_handler)
         self.started_at = self.clock.time()
         self._stopped = False
         await runner.start()
         self._start_servers()
-        log.info(
+        self._registered(True)
+        log_event(
+            log,
+            logging.INFO,
+            "service_started",
             "service started: module %s, adapter %s, group %s, topics %s",
             self.module_name,
             self.adapter,
@@ -243,13 +269,26 @@ class AsyncDataAnalysisService(_ServiceBase):
     def _running(self) -> bool:
         return self.runner is not None and self.runner.alive and not self._stopped
 
+    async def _read_lag(self) -> list[PartitionLag]:
+        """A fresh lag reading (on the runner's loop), kept as the latest."""
+        r = self.runner
+        if r is None:
+            return []
+        lags = await r.consumer.lag_info()
+        self._lag.update(lags, self.clock.time())
+        return lags
+
     async def stop(self) -> None:
         """Stop: finish in-flight work, upload, commit, leave the group; then stop the health
         and metrics servers. Idempotent."""
+        self._registered(False)
         if self.runner is not None and not self._stopped:
             self._stopped = True
+            await self._lag.aclose()
             await self.runner.stop()
-            log.info("service stopped: module %s", self.module_name)
+            log_event(
+                log, logging.INFO, "service_stopped", "service stopped: module %s", self.module_name
+            )
         self._stop_servers()
 
     def reload_config(
@@ -299,7 +338,7 @@ class AsyncDataAnalysisService(_ServiceBase):
             r = self.runner
             if r is not None:
                 try:
-                    lags = await r.consumer.lag_info()
+                    lags = await self._read_lag()
                 except Exception:
                     lags = []
             return self._snapshot(stations, lags)
@@ -311,14 +350,41 @@ class AsyncDataAnalysisService(_ServiceBase):
 
 
 class _AsyncConsumerView:
+    """``service.consumer`` of the async service: ``get_lag_info()`` returns the dict (as
+    the guide writes it, without ``await``), ``await aget_lag_info()`` a fresh reading."""
+
     def __init__(self, service: AsyncDataAnalysisService) -> None:
         self._service = service
 
-    async def get_lag_info(self) -> dict[str, list[dict[str, Any]]]:
-        r = self._service.runner
-        if r is None:
+    def get_lag_info(self, timeout: float = 5.0) -> dict[str, list[dict[str, Any]]]:
+        """Lag per partition, by topic, without blocking the event loop: from another thread,
+        a fresh reading taken on the loop (``TimeoutError`` after ``timeout`` seconds); on
+        the loop itself, the latest reading (``da_app.lag``; ``{}`` before the first), and a
+        fresh one is scheduled in the background. Use ``await aget_lag_info()`` on the loop
+        for a fresh reading."""
+        svc = self._service
+        if svc.runner is None:
             return {}
-        return lag_by_topic(await r.consumer.lag_info())
+        loop = svc._foreign_loop()
+        if loop is not None:
+            return lag_by_topic(_wait_on(loop, svc._read_lag(), timeout))
+        running = _running_loop()
+        if running is not None and svc._running():
+            svc._lag.refresh_in_background(running, svc._read_lag, svc.clock.time())
+        return lag_by_topic(svc._lag.lags)
+
+    async def aget_lag_info(self) -> dict[str, list[dict[str, Any]]]:
+        """A fresh reading; await it on the service's event loop."""
+        if self._service.runner is None:
+            return {}
+        return lag_by_topic(await self._service._read_lag())
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _wait_on(loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float) -> T:

@@ -152,7 +152,7 @@ class BatchCollector(Generic[A]):
             "batch created %s expected stations: %d",
             bid,
             len(members),
-            extra={"batch_id": bid, "da_module": self._module},
+            extra={"event": "batch_created", "batch_id": bid, "da_module": self._module},
         )
         return bid
 
@@ -187,7 +187,11 @@ class BatchCollector(Generic[A]):
                 "batch %s received result of station %s",
                 batch.batch_id,
                 station,
-                extra={"batch_id": batch.batch_id, "station_id": station},
+                extra={
+                    "event": "station_result",
+                    "batch_id": batch.batch_id,
+                    "station_id": station,
+                },
             )
             if batch.finished == batch.needed:
                 self._ready.append(batch)
@@ -338,7 +342,11 @@ class BatchCollector(Generic[A]):
                 batch.deadline - batch.created_at,
                 batch.finished,
                 len(batch.members),
-                extra={"batch_id": batch.batch_id, "da_module": self._module},
+                extra={
+                    "event": "batch_timeout",
+                    "batch_id": batch.batch_id,
+                    "da_module": self._module,
+                },
             )
         carry = self._homeless_batch(now, everything=everything)
         if carry is not None:

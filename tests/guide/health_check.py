@@ -1,6 +1,7 @@
 # The guide's health check (部署指南 监控和日志 §健康检查API示例), kept as written but for the
-# fix marked "guide fix". It builds a new service rather than asking the running one (issue 13
-# item 5), so as written it reports the health of a service that never started.
+# fixes marked "guide fix". As written it built a new service rather than asking the running
+# one (issue 13 item 5), so it reported the health of a service that never started; d_a's
+# current_service() returns the running one (or d_a.health_check() does all of this).
 # fmt: off
 # ruff: noqa
 # mypy: ignore-errors
@@ -11,9 +12,9 @@ def health_check():
     """
     健康检查函数，可集成到监控系统
     """
-    from d_a import DataAnalysisService
+    from d_a import DataAnalysisService, current_service  # guide fix: current_service
     
-    service = DataAnalysisService()  # 获取服务实例
+    service = current_service() or DataAnalysisService()  # 获取服务实例  # guide fix: the running instance; DataAnalysisService() alone builds a new one that never started, so always "unhealthy"
     
     # 获取服务状态
     service_status = service.get_service_status()

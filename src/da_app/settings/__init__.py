@@ -32,9 +32,11 @@ from da_app.settings.loading import (
     find_config_file,
     load_raw_config,
     normalize_raw_config,
+    searched_places,
 )
 from da_app.settings.modules import OVERRIDE_KEYS, build_module_catalog
 from da_app.settings.service import (
+    ADAPTER_ENV_VAR,
     ADAPTERS,
     LOG_FILE_ENV_VAR,
     LOG_FORMATS,
@@ -50,6 +52,7 @@ from da_app.settings.service import (
 
 __all__ = [
     "ADAPTERS",
+    "ADAPTER_ENV_VAR",
     "CANDIDATE_FILES",
     "CONFIG_ENV_VAR",
     "DEFAULT_GROUP_ID",
@@ -75,6 +78,7 @@ __all__ = [
     "guide_config",
     "load_raw_config",
     "normalize_raw_config",
+    "searched_places",
     "service_help",
     "service_keys",
 ]

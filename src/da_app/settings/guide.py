@@ -69,7 +69,8 @@ def guide_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     Merging: a nested ``KAFKA_CONFIG``'s sections update the default sections (a key set at
     its top level removes the default of that key from the sections, so it is not shadowed);
     a flat ``KAFKA_CONFIG`` is taken as written; each ``TOPIC_DETAIL`` entry updates the
-    default entry of that topic; the other sections update their defaults key by key.
+    default entry of that topic (its ``modules`` list adds to the default readers, see
+    ``aggregate.merge_topic_readers``); the other sections update their defaults key by key.
     Values are not validated here (``Settings.from_raw`` does that).
     """
     norm = copy.deepcopy(normalize_raw_config(raw))
@@ -84,7 +85,12 @@ def guide_config(raw: Mapping[str, Any]) -> dict[str, Any]:
             for name, entry in value.items():
                 base = default.get(name)
                 if isinstance(base, dict) and isinstance(entry, Mapping):
-                    default[name] = {**base, **entry}
+                    listed = entry.get("modules")
+                    merged = {**base, **entry}
+                    if isinstance(listed, (list, tuple)):  # as Settings merges the readers
+                        readers = base.get("modules") or []
+                        merged["modules"] = [*listed, *(m for m in readers if m not in listed)]
+                    default[name] = merged
                 else:
                     default[name] = entry
         else:

@@ -28,9 +28,13 @@ from da_adapters.kafka_keys import (
     servers_list,
 )
 from da_app.settings._text import suggest
+from da_app.settings.service import service_keys
 from da_core.errors import ConfigError
 
 DEFAULT_GROUP_ID: Final = "data_analysis_group"
+POLL_TIMEOUT_KEY: Final = "timeout_ms"
+"""The guide's poll-timeout knob: accepted in ``KAFKA_CONFIG`` and translated (see
+``KafkaSettings.poll_timeout_ms``)."""
 _SIDES: Final = SIDES
 _BOTH_SIDES: Final = KAFKA_SHARED_KEYS | KAFKA_SECURITY_KEYS
 
@@ -54,6 +58,10 @@ class KafkaSettings:
       a side's section) to one side.
     * ``warnings``: settings that were changed or ignored, one sentence each, for the
       application to log (auto-commit is always forced off).
+    * ``poll_timeout_ms``: the guide's ``timeout_ms`` tuning knob (空拉取排查手册: how long one
+      poll waits for records, aiokafka's ``getmany(timeout_ms=...)``), given at the top level
+      or in the consumer section. It is no client setting: ``Settings`` turns it into the
+      service's ``poll_timeout_seconds``.
 
     ``repr()`` and ``redacted()`` hide secrets (passwords, tokens, keys).
     """
@@ -64,6 +72,7 @@ class KafkaSettings:
     confluent: Mapping[str, Any] = attrs.field(factory=dict)
     aiokafka: Mapping[str, Any] = attrs.field(factory=dict)
     warnings: tuple[str, ...] = ()
+    poll_timeout_ms: int | None = None
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any] | None, where: str = "KAFKA_CONFIG") -> KafkaSettings:
@@ -101,6 +110,7 @@ class KafkaSettings:
             confluent=redact(self.confluent),
             aiokafka=redact(self.aiokafka),
             warnings=self.warnings,
+            poll_timeout_ms=self.poll_timeout_ms,
         )
 
     def __repr__(self) -> str:
@@ -124,15 +134,18 @@ def parse_kafka(raw: Any, where: str, problems: list[str]) -> KafkaSettings:
     common: dict[str, Any] = {}
     flat: dict[str, dict[str, Any]] = {"consumer": {}, "producer": {}}
     nested: dict[str, dict[str, Any]] = {"consumer": {}, "producer": {}}
+    poll: dict[str, int | None] = {}  # where timeout_ms was given -> its value
     for key, value in raw.items():
         here = f"{where}[{key!r}]"
         if key in _SIDES:
             if not isinstance(value, Mapping):
                 problems.append(f"{here}: expected a mapping of {key} settings")
                 continue
-            nested[key] = _parse_side(key, value, here, raw_sections, problems, warnings)
+            nested[key] = _parse_side(key, value, here, raw_sections, problems, warnings, poll)
         elif key in RAW_SECTIONS:
             _parse_raw_section(value, here, raw_sections[RAW_SECTIONS[key]], None, problems)
+        elif key == POLL_TIMEOUT_KEY:
+            poll[here] = _poll_timeout(value, here, problems)
         elif _known_kafka_key(key, here, problems):
             ok, checked = _check_kafka_value(key, value, here, problems, warnings)
             if not ok:
@@ -151,7 +164,13 @@ def parse_kafka(raw: Any, where: str, problems: list[str]) -> KafkaSettings:
     producer.setdefault("acks", "all")
     _cross_checks(consumer, producer, where, problems)
     _force_raw_auto_commit_off(raw_sections, where, warnings)
+    given = {v for v in poll.values() if v is not None}
+    if len(given) > 1:
+        problems.append(
+            f"{' and '.join(poll)}: timeout_ms is given twice with different values; keep one"
+        )
     return KafkaSettings(
+        poll_timeout_ms=max(given) if given else None,
         consumer=consumer,
         producer=producer,
         common=common,
@@ -168,6 +187,7 @@ def _parse_side(
     raw_sections: dict[str, dict[str, Any]],
     problems: list[str],
     warnings: list[str],
+    poll: dict[str, int | None],
 ) -> dict[str, Any]:
     own = KAFKA_CONSUMER_KEYS if side == "consumer" else KAFKA_PRODUCER_KEYS
     other = "producer" if side == "consumer" else "consumer"
@@ -176,6 +196,15 @@ def _parse_side(
         here = f"{where}[{key!r}]"
         if key in RAW_SECTIONS:
             _parse_raw_section(value, here, raw_sections[RAW_SECTIONS[key]], side, problems)
+            continue
+        if key == POLL_TIMEOUT_KEY:
+            if side == "consumer":
+                poll[here] = _poll_timeout(value, here, problems)
+            else:
+                problems.append(
+                    f"{here}: timeout_ms is how long the consumer's poll waits; move it to "
+                    f"{where.rsplit('[', 1)[0]}['consumer']"
+                )
             continue
         if key in KAFKA_KNOWN_KEYS and key not in own and key not in _BOTH_SIDES:
             problems.append(
@@ -191,9 +220,23 @@ def _parse_side(
     return out
 
 
+def _poll_timeout(value: Any, where: str, problems: list[str]) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f"{where}: expected a whole number of milliseconds >= 1 (got {value!r})")
+        return None
+    return value
+
+
 def _known_kafka_key(key: Any, where: str, problems: list[str]) -> bool:
     if not isinstance(key, str):
         problems.append(f"{where}: expected a setting name")
+        return False
+    if key not in KAFKA_KNOWN_KEYS and key in service_keys():
+        problems.append(
+            f"{where}: {key!r} is a service setting, not a Kafka one: move it to "
+            f"SERVICE_CONFIG[{key!r}] (YAML: service: {{{key}: ...}}) or pass {key}= to the "
+            "service"
+        )
         return False
     if key in REJECTED_KEYS:
         problems.append(f"{where}: not supported: {REJECTED_KEYS[key]}")

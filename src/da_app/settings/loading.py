@@ -4,11 +4,16 @@ Where the configuration comes from (``find_config_file``), first match wins:
 
 1. the explicit path given to ``load_raw_config`` / ``Settings.load``;
 2. the file named by the environment variable ``DATA_ANALYSIS_CONFIG``;
-3. ``config.yaml``, ``config.yml``, ``config.py``, ``config/config.py`` in the working directory.
+3. ``config.yaml``, ``config.yml``, ``config.py``, ``config/config.py`` in the working directory;
+4. ``d_a/config.py`` in a ``sys.path`` entry, in ``sys.path`` order, other than the installed
+   package's own ``d_a/config.py``: the guide's Docker and Kubernetes layout (the package
+   installed with pip, ``PYTHONPATH=/app``, the ConfigMap's ``config.py`` mounted at
+   ``/app/d_a/config.py``).
 
 An explicit path or ``DATA_ANALYSIS_CONFIG`` naming a missing file is an error; finding nothing
-is not (the defaults run the default catalog on the embedded in-memory bus). Note that step 3
-*executes* a ``config.py`` found in the working directory.
+is not here (the defaults), but a service then refuses to start unless the in-memory bus was
+asked for (``Settings.resolve_adapter``), naming the places ``searched_places`` lists. Note
+that steps 3 and 4 *execute* the ``config.py`` they find.
 
 Forms:
 
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +53,8 @@ from da_core.errors import ConfigError
 
 CONFIG_ENV_VAR: Final = "DATA_ANALYSIS_CONFIG"
 CANDIDATE_FILES: Final = ("config.yaml", "config.yml", "config.py", "config/config.py")
+GUIDE_MOUNT: Final = os.path.join("d_a", "config.py")
+"""The guide's mount point, relative to a ``sys.path`` entry (``/app/d_a/config.py``)."""
 
 _SECTION_ALIASES: Final[Mapping[str, str]] = {
     "KAFKA_CONFIG": "KAFKA_CONFIG",
@@ -68,6 +76,10 @@ _SECTION_ALIASES: Final[Mapping[str, str]] = {
     "service": "SERVICE_CONFIG",
     "service_config": "SERVICE_CONFIG",
 }
+
+
+SECTION_ALIASES: Final = _SECTION_ALIASES
+"""Every accepted section name -> its canonical (UPPER_CASE) name."""
 
 
 def _is_config_name(name: str) -> bool:
@@ -158,7 +170,51 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
         candidate = Path.cwd() / name
         if candidate.is_file():
             return candidate
-    return None
+    mounted = _mounted_configs()
+    return mounted[0] if mounted else None
+
+
+def _own_config_dirs() -> set[Path]:
+    """The installed ``d_a`` package's directories (its own ``config.py`` is not a mount).
+    ``find_spec`` locates the package without importing it (``da_app`` may not import
+    ``d_a``: layers import downward only)."""
+    try:
+        spec = importlib.util.find_spec("d_a")
+    except (ImportError, ValueError):
+        return set()
+    locations = (spec.submodule_search_locations or []) if spec is not None else []
+    return {Path(p).resolve() for p in locations if (Path(p) / "__init__.py").is_file()}
+
+
+def _mounted_configs() -> list[Path]:
+    """``d_a/config.py`` files of ``sys.path`` entries, in order, but the package's own."""
+    own = _own_config_dirs()
+    found: list[Path] = []
+    for entry in sys.path:
+        candidate = Path(os.path.abspath(entry or os.curdir)) / GUIDE_MOUNT
+        try:
+            if candidate.is_file() and candidate.resolve().parent not in own:
+                found.append(candidate)
+        except OSError:  # an unreadable sys.path entry is no configuration
+            continue
+    return found
+
+
+def searched_places(path: str | os.PathLike[str] | None = None) -> list[str]:
+    """Every place ``find_config_file`` looks, in order, as a reader would check them (for
+    the message of a service that found no Kafka configuration)."""
+    places: list[str] = []
+    if path is not None:
+        places.append(f"the path given: {path}")
+    from_env = os.environ.get(CONFIG_ENV_VAR, "").strip()
+    places.append(f"{CONFIG_ENV_VAR}={from_env}" if from_env else f"{CONFIG_ENV_VAR} (not set)")
+    places.extend(str(Path.cwd() / name) for name in CANDIDATE_FILES)
+    entries = [os.path.abspath(e or os.curdir) for e in sys.path if Path(e or os.curdir).is_dir()]
+    places.append(
+        f"{GUIDE_MOUNT} under each sys.path entry ({', '.join(entries)}), "
+        "but the installed package's own"
+    )
+    return places
 
 
 def load_raw_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:

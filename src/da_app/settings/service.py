@@ -30,6 +30,8 @@ LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FILE_ENV_VAR: Final = "DATA_ANALYSIS_LOG"
 LOG_LEVEL_ENV_VAR: Final = "LOG_LEVEL"
 INSTANCE_ID_ENV_VAR: Final = "DA_INSTANCE_ID"
+ADAPTER_ENV_VAR: Final = "DATA_ANALYSIS_ADAPTER"
+"""Wins over ``service.adapter``; ``memory`` asks for the in-memory bus explicitly."""
 
 MODULE_DEFAULT_KEYS: Final = ("output_mode", "fill_strategy", "batch_timeout", "completion_ratio")
 """Service settings that are defaults for the module the service runs (its ``modules`` entry
@@ -255,6 +257,12 @@ class ServiceSettings:
     ready_upload_failing_seconds: float = _setting(
         30.0, _positive, "/ready fails while uploads have been failing for longer than this (s)"
     )
+    field_report_seconds: float = _setting(
+        300.0,
+        _positive,
+        "configured fields no record of a topic carried are reported this long after its first "
+        "record (s), or after 200 records, whichever comes first",
+    )
     log_format: str = _setting("text", _one_of(LOG_FORMATS), "'text' or 'json'")
     log_level: str = _setting("INFO", _one_of(LOG_LEVELS, _log_level), "the root log level")
     log_file: str = _setting("data_analysis.log", _text, "the log file")
@@ -274,6 +282,7 @@ def service_help(key: str) -> str:
 
 
 SERVICE_ENV_VARS: Final[tuple[tuple[str, str, Callable[[str], Any]], ...]] = (
+    (ADAPTER_ENV_VAR, "adapter", str),
     (LOG_FILE_ENV_VAR, "log_file", str),
     (LOG_LEVEL_ENV_VAR, "log_level", str),
     ("DATA_ANALYSIS_LOG_FORMAT", "log_format", str),

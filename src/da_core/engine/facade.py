@@ -193,7 +193,7 @@ class Engine:
         ``tracked`` False for records read outside the group (global topics read in full):
         they are applied but never committed."""
         self._now = now
-        return self._mark_dirty(self._intake.ingest(records, tracked), now)
+        return self._mark_dirty(self._intake.ingest(records, tracked, now), now)
 
     def _mark_dirty(self, station_ids: set[str], now: float) -> str | None:
         joined = self._table.mark_dirty(station_ids)
@@ -208,6 +208,16 @@ class Engine:
     def has_work(self) -> bool:
         """A run is queued, or an upload or a share awaits its answer or its retry."""
         return bool(self._table.ready_q or self._outbox.uploads or self._outbox.forwards)
+
+    @property
+    def field_report_seconds(self) -> float:
+        """Engine-time seconds after a topic's first record when configured fields never seen
+        are reported (also after ``FIELD_REPORT_AFTER`` records, whichever comes first)."""
+        return self._intake.field_report_seconds
+
+    @field_report_seconds.setter
+    def field_report_seconds(self, seconds: float) -> None:
+        self._intake.field_report_seconds = seconds
 
     def fields_never_seen(self) -> dict[str, list[str]]:
         """Per topic with records, the configured fields that no record has carried yet."""
@@ -271,6 +281,7 @@ class Engine:
     def tick(self, now: float) -> None:
         """Advance time: complete order seconds, retries, interval runs, expiry, batches."""
         self._now = now
+        self._intake.report_due_fields(now)
         dirty = self._table.due(now, self.module.trigger.interval_seconds)
         if dirty:
             self._mark_dirty(dirty, now)

@@ -36,6 +36,10 @@ PREVIEW_BYTES = 200
 """Bytes of a bad record's value quoted in its log line."""
 FIELD_REPORT_AFTER = 200
 """Records of a topic after which configured fields never seen are reported once."""
+FIELD_REPORT_SECONDS = 300.0
+"""Seconds (engine time) after a topic's first record after which configured fields never
+seen are reported once, when fewer than ``FIELD_REPORT_AFTER`` records came (a topic such as
+STATION-PARAM may never reach that many); ``Intake.field_report_seconds`` overrides it."""
 
 
 class Intake:
@@ -65,6 +69,8 @@ class Intake:
         self._field_seen: dict[str, set[str]] = {}
         self._field_count: dict[str, int] = {}
         self._field_reported: set[str] = set()
+        self._field_first: dict[str, float] = {}  # topic -> time of its first record
+        self.field_report_seconds = FIELD_REPORT_SECONDS
         self._module = ""
         self._dlq = ""
         self.inputs: dict[str, TopicConfig] = {}
@@ -103,9 +109,12 @@ class Intake:
                 self._dep_by_topic[internal] = dep
         self.internal_topics = {s: i for s, (_, i) in self._routed.items()}
 
-    def ingest(self, records: Sequence[Record], tracked: bool) -> set[str]:
+    def ingest(
+        self, records: Sequence[Record], tracked: bool, now: float | None = None
+    ) -> set[str]:
         """Apply ``records``; returns the ids of the stations they changed. ``tracked`` False:
-        read outside the group (global topics read in full), applied but never committed."""
+        read outside the group (global topics read in full), applied but never committed.
+        ``now`` (engine time) dates the field report; None: count records only."""
         dirty: set[str] = set()
         stats = self._stats
         inputs = self._by_topic
@@ -146,7 +155,7 @@ class Intake:
             stats.bad_fields += ex.bad_fields
             stats.skipped_items += ex.skipped_items
             if dep is None and topic.name not in reported:
-                self._note_fields(topic, ex.seen_fields)
+                self._note_fields(topic, ex.seen_fields, now)
             if topic.is_global:
                 self._apply_global(topic, ex.items, dirty)
                 if tracked:
@@ -205,7 +214,7 @@ class Intake:
             "global data cached: topic %s, applied to %d existing stations",
             topic.name,
             len(stations),
-            extra={"topic": topic.name, "da_module": self._module},
+            extra={"event": "global_cached", "topic": topic.name, "da_module": self._module},
         )
         dirty.update(stations)
 
@@ -222,7 +231,12 @@ class Intake:
             reason,
             detail,
             preview,
-            extra={"topic": rec.topic, "da_module": self._module, "reason": reason},
+            extra={
+                "event": "bad_input",
+                "topic": rec.topic,
+                "da_module": self._module,
+                "reason": reason,
+            },
         )
         refs: tuple[RecordRef, ...] = ()
         if tracked:
@@ -235,24 +249,54 @@ class Intake:
 
     # ------------------------------------------------------------------ the field report
 
-    def _note_fields(self, topic: TopicConfig, seen: Iterable[str]) -> None:
+    def _note_fields(self, topic: TopicConfig, seen: Iterable[str], now: float | None) -> None:
         name = topic.name
         if name in self._field_reported:
             return
         acc = self._field_seen.setdefault(name, set())
         acc.update(seen)
         n = self._field_count[name] = self._field_count.get(name, 0) + 1
-        if n >= FIELD_REPORT_AFTER:
-            self._field_reported.add(name)
-            never = [f for f in topic.all_fields() if f not in acc]
-            if never:
-                log.warning(
-                    "data quality: configured fields of %s never seen in %d records: %s",
-                    name,
-                    n,
-                    ", ".join(never),
-                    extra={"topic": name, "da_module": self._module},
-                )
+        if now is not None:
+            self._field_first.setdefault(name, now)
+        if n >= FIELD_REPORT_AFTER or self._field_report_due(name, now):
+            self._report_fields(topic, now)
+
+    def _field_report_due(self, name: str, now: float | None) -> bool:
+        first = self._field_first.get(name)
+        return first is not None and now is not None and now - first >= self.field_report_seconds
+
+    def report_due_fields(self, now: float) -> None:
+        """Report the topics whose first record is ``field_report_seconds`` old (the engine's
+        tick calls this: a topic that stopped sending is reported all the same)."""
+        for name in list(self._field_first):
+            if name not in self._field_reported and self._field_report_due(name, now):
+                topic = self.inputs.get(name)
+                if topic is not None:
+                    self._report_fields(topic, now)
+
+    def _report_fields(self, topic: TopicConfig, now: float | None) -> None:
+        """Report once, after ``FIELD_REPORT_AFTER`` records or ``field_report_seconds``
+        (whichever first), the configured fields of ``topic`` no record carried."""
+        name = topic.name
+        self._field_reported.add(name)
+        acc = self._field_seen.get(name, set())
+        n = self._field_count.get(name, 0)
+        never = [f for f in topic.all_fields() if f not in acc]
+        if never:
+            first = self._field_first.get(name)
+            span = now - first if now is not None and first is not None else None
+            log.warning(
+                "data quality: configured fields of %s never seen in %d records%s: %s",
+                name,
+                n,
+                f" over {span:.0f}s" if span is not None else "",
+                ", ".join(never),
+                extra={
+                    "event": "fields_never_seen",
+                    "topic": name,
+                    "da_module": self._module,
+                },
+            )
 
     def fields_never_seen(self) -> dict[str, list[str]]:
         """Per input topic with records, the configured fields that no record has carried."""

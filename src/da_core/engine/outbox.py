@@ -216,7 +216,11 @@ class Outbox:
             up.attempt,
             error,
             delay,
-            extra={"batch_id": up.batch_id, "da_module": self.module.name},
+            extra={
+                "event": "upload_failed",
+                "batch_id": up.batch_id,
+                "da_module": self.module.name,
+            },
         )
 
     def dead_letter_done(self, dl_id: int, ok: bool, now: float) -> None:
@@ -238,7 +242,11 @@ class Outbox:
             dl.source.offset,
             dl.attempt,
             delay,
-            extra={"topic": dl.source.topic, "da_module": self.module.name},
+            extra={
+                "event": "dead_letter_failed",
+                "topic": dl.source.topic,
+                "da_module": self.module.name,
+            },
         )
 
     def forward_done(self, fwd_id: int, ok: bool, now: float, error: str | None) -> None:

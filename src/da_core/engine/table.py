@@ -114,7 +114,7 @@ class StationTable:
                 "new station %s given %d global values",
                 station_id,
                 len(self.store.globals),
-                extra={"station_id": station_id, "da_module": self._module},
+                extra={"event": "station_new", "station_id": station_id, "da_module": self._module},
             )
         return st
 
@@ -254,7 +254,7 @@ class StationTable:
             station_id,
             rs.failures_in_row,
             len(refs),
-            extra={"station_id": station_id, "da_module": module.name},
+            extra={"event": "station_failing", "station_id": station_id, "da_module": module.name},
         )
         rs.failures_in_row = 0
         return refs

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from da_app.logconfig import LOG_FORMAT, configure_logging
+from da_app.logconfig import LOG_FORMAT, configure_logging, ensure_logging
 from da_app.testing import Harness
 
 from .helpers import PARAM, RT, param, realtime
@@ -243,3 +243,50 @@ def test_da_app_run_logs_to_the_file_configured_in_the_service_section(tmp_path:
     messages = [line["message"] for line in lines]
     assert any(m.startswith("service started: module load_prediction") for m in messages)
     assert any(m.startswith("service stopped: module load_prediction") for m in messages)
+
+
+# ------------------------------------------------------------ issue 13 item 2: ensure_logging
+
+
+def test_ensure_logging_configures_an_unconfigured_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    ensure_logging(log_file=str(tmp_path / "a.log"), level="debug")
+    assert root.level == logging.DEBUG
+    assert {type(h) for h in _ours()} == {RotatingFileHandler, logging.StreamHandler}
+
+
+def test_ensure_logging_keeps_the_applications_handlers_and_adds_the_asked_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = logging.getLogger()
+    own = logging.StreamHandler()
+    own.setFormatter(logging.Formatter("APP %(message)s"))
+    monkeypatch.setattr(root, "handlers", [own])
+    root.setLevel(logging.INFO)
+    path = tmp_path / "logs" / "app.log"
+    asked = {"log_file", "log_level"}
+    ensure_logging(configured=asked, log_file=str(path), level="warning")
+    ensure_logging(configured=asked, log_file=str(path), level="warning")  # idempotent
+    assert root.level == logging.WARNING
+    files = [h for h in root.handlers if isinstance(h, RotatingFileHandler)]
+    assert len(files) == 1
+    assert root.handlers[0] is own
+    logging.getLogger("da.t").warning("hello")
+    files[0].flush()
+    assert path.read_text(encoding="utf-8") == "APP hello\n"  # the application's format
+
+
+def test_ensure_logging_leaves_a_configured_application_alone_when_nothing_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = logging.getLogger()
+    own = logging.StreamHandler()
+    monkeypatch.setattr(root, "handlers", [own])
+    root.setLevel(logging.ERROR)
+    ensure_logging(log_file=str(tmp_path / "x.log"), level="DEBUG")  # defaults, not asked
+    assert root.handlers == [own]
+    assert root.level == logging.ERROR
+    assert not (tmp_path / "x.log").exists()

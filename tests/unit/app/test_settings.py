@@ -604,8 +604,11 @@ def test_service_defaults() -> None:
 
 
 def test_unknown_service_key_is_an_error_naming_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"SERVICE_CONFIG\['max_worker'\]: unknown service"):
+    # named under the section name the configuration used (issue 13 item 4)
+    with pytest.raises(ConfigError, match=r"service\['max_worker'\]: unknown service"):
         settings({"service": {"max_worker": 3}})
+    with pytest.raises(ConfigError, match=r"SERVICE_CONFIG\['max_worker'\]: unknown service"):
+        settings({"SERVICE_CONFIG": {"max_worker": 3}})
 
 
 def test_explicit_service_settings_are_recorded_as_configured() -> None:
@@ -659,16 +662,27 @@ def test_port_out_of_range_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("raw", "asynchronous", "expected"),
     [
-        ({}, False, "memory"),
-        ({}, True, "memory"),
+        ({"service": {"adapter": "memory"}}, False, "memory"),
+        ({"service": {"adapter": "memory"}}, True, "memory"),
         ({"KAFKA_CONFIG": {"bootstrap_servers": "k:9092"}}, False, "confluent"),
         ({"KAFKA_CONFIG": {"bootstrap_servers": "k:9092"}}, True, "aiokafka"),
         ({"service": {"adapter": "aiokafka"}}, False, "aiokafka"),
-        ({"service": {"adapter": "auto"}}, False, "memory"),
+        (
+            {"service": {"adapter": "auto"}, "KAFKA_CONFIG": {"bootstrap_servers": "k:9092"}},
+            False,
+            "confluent",
+        ),
     ],
 )
 def test_adapter_resolution(raw: dict[str, Any], asynchronous: bool, expected: str) -> None:
     assert settings(raw).resolve_adapter(asynchronous=asynchronous) == expected
+
+
+@pytest.mark.parametrize("raw", [{}, {"service": {"adapter": "auto"}}])
+def test_no_brokers_and_no_adapter_asked_for_is_refused(raw: dict[str, Any]) -> None:
+    """Issue 13 item 1: the in-memory bus is never a silent fallback."""
+    with pytest.raises(ConfigError, match="no Kafka brokers configured"):
+        settings(raw).resolve_adapter(asynchronous=False)
 
 
 def test_unknown_adapter_is_an_error() -> None:
