@@ -193,7 +193,7 @@ class Engine:
         ``tracked`` False for records read outside the group (global topics read in full):
         they are applied but never committed."""
         self._now = now
-        return self._mark_dirty(self._intake.ingest(records, tracked), now)
+        return self._mark_dirty(self._intake.ingest(records, tracked, now), now)
 
     def _mark_dirty(self, station_ids: set[str], now: float) -> str | None:
         joined = self._table.mark_dirty(station_ids)
