@@ -330,9 +330,21 @@ class StationTable:
             total += have / len(inputs)
         return total / len(stations), missing
 
-    def station_status(self) -> dict[str, dict[str, Any]]:
+    def station_status(
+        self, offset: int = 0, limit: int | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Per station: running, queued, ready, runs, errors... All stations, or the page of
+        ``limit`` stations from ``offset`` in id order (O(n log n) for the sort, but only the
+        page is built)."""
+        stations = self.store.stations
+        if limit is None and offset == 0:
+            ids: Iterable[str] = list(stations)
+        else:
+            ordered = sorted(stations)
+            ids = ordered[offset : None if limit is None else offset + limit]
         out: dict[str, dict[str, Any]] = {}
-        for sid, st in self.store.stations.items():
+        for sid in ids:
+            st = stations[sid]
             rs = self.states[sid]
             out[sid] = {
                 "running": rs.running,
