@@ -106,7 +106,7 @@ class OpsApp:
         try:
             code, body = self._answer(path, str(environ.get("QUERY_STRING") or ""))
         except Exception as exc:  # never let a status bug kill the listener
-            log.exception("endpoint %s failed", raw_path)
+            log.exception("endpoint %r failed", raw_path)
             code, body = 500, {"error": f"{type(exc).__name__}: {exc}"}
         return _json(start_response, code, body)
 

@@ -111,7 +111,7 @@ class StationTable:
         st = self._create(station_id)
         if self.store.globals:
             log.info(
-                "new station %s given %d global values",
+                "new station %r given %d global values",
                 station_id,
                 len(self.store.globals),
                 extra={"station_id": station_id, "da_module": self._module},
@@ -250,7 +250,7 @@ class StationTable:
             heapq.heappush(self._retry_heap, (now + retry.callback_retry_delay, station_id))
             return []
         log.error(
-            "station %s failed %d times in a row; releasing %d held records",
+            "station %r failed %d times in a row; releasing %d held records",
             station_id,
             rs.failures_in_row,
             len(refs),
