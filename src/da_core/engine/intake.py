@@ -177,18 +177,22 @@ class Intake:
             if ex.rejection is not None:
                 self.reject(rec, ex.rejection.reason, ex.rejection.detail, tracked)
                 continue
-            checked = screen(ex.items, limits, now, memo)
-            if checked.reason is not None:
-                self.reject(rec, checked.reason, checked.detail, tracked)
-                continue
+            items: Sequence[StationItem] = ex.items
+            future = 0
+            checked = screen(items, limits, now, memo)
+            if checked is not None:
+                if checked.reason is not None:
+                    self.reject(rec, checked.reason, checked.detail, tracked)
+                    continue
+                items, future = checked.items, checked.future
             if not (internal and rec.topic in internal):  # shares were counted when split
                 stats.bad_fields += ex.bad_fields
-                stats.skipped_items += ex.skipped_items + checked.future
-                stats.future_items += checked.future
+                stats.skipped_items += ex.skipped_items + future
+                stats.future_items += future
             if dep is None and topic.name not in reported:
                 self._note_fields(topic, ex.seen_fields)
             if topic.is_global:
-                self._apply_global(topic, checked.items, dirty)
+                self._apply_global(topic, items, dirty)
                 if tracked:
                     tp = tp_of(rec)
                     ledger.track(tp, rec.offset)
@@ -197,7 +201,7 @@ class Intake:
             touched: list[StationData] = []
             lean = topic.window == "hourly_grid"
             refused: str | None = None
-            for item in checked.items:
+            for item in items:
                 st = stations.get(item.station_id)
                 if st is None:
                     why = self._refusal(item.station_id, len(stations))
@@ -279,18 +283,22 @@ class Intake:
         if ex.rejection is not None:
             self.reject(rec, ex.rejection.reason, ex.rejection.detail, True)
             return
-        checked = screen(ex.items, self.limits, now, self._ids_ok)
-        if checked.reason is not None:
-            self.reject(rec, checked.reason, checked.detail, True)
-            return
-        problem = self._forwarder.forward(rec, topic, internal, checked.items)
+        items: Sequence[StationItem] = ex.items
+        future = 0
+        checked = screen(items, self.limits, now, self._ids_ok)
+        if checked is not None:
+            if checked.reason is not None:
+                self.reject(rec, checked.reason, checked.detail, True)
+                return
+            items, future = checked.items, checked.future
+        problem = self._forwarder.forward(rec, topic, internal, items)
         if problem is not None:
             self.reject(rec, problem[0], problem[1], True)
             return
         stats = self._stats
         stats.bad_fields += ex.bad_fields
-        stats.skipped_items += ex.skipped_items + checked.future
-        stats.future_items += checked.future
+        stats.skipped_items += ex.skipped_items + future
+        stats.future_items += future
 
     def _apply_global(
         self, topic: TopicConfig, items: Sequence[StationItem], dirty: set[str]

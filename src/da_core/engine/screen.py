@@ -66,35 +66,28 @@ class Screened:
 
 def screen(
     items: Sequence[StationItem], limits: IntakeLimits, now: float, memo: IdMemo
-) -> Screened:
-    """Check ``items`` (one record's extraction) against ``limits`` at time ``now``."""
+) -> Screened | None:
+    """Check ``items`` (one record's extraction) against ``limits`` at time ``now``; None
+    when every item passes (the common case, which allocates nothing)."""
     ok = memo.ids
     skew = limits.max_clock_skew_seconds
     future = 0
     for it in items:
-        sid = it[0]
-        if sid not in ok:
-            problem = limits.id_problem(sid)
+        if it[0] not in ok or (it[6] is not None and it[6] not in ok):
+            problem = _ids_problem(it, limits, memo)
             if problem is not None:
-                return Screened((), 0, BAD_STATION_ID, f"station id {problem}")
-            memo.remember(sid)
-        dev = it[6]
-        if dev is not None and dev not in ok:
-            problem = limits.id_problem(dev)
-            if problem is not None:
-                return Screened((), 0, BAD_ID, f"device id {problem}")
-            memo.remember(dev)
+                return problem
         for gun in it[7]:
             if gun not in ok:
-                problem = limits.id_problem(gun)
+                problem = _ids_problem(it, limits, memo)
                 if problem is not None:
-                    return Screened((), 0, BAD_ID, f"gun id {problem}")
-                memo.remember(gun)
+                    return problem
+                break
         et = it[4]
         if et is not None and et - now > skew:
             future += 1
     if not future:
-        return Screened(items)
+        return None
     kept = [it for it in items if it[4] is None or it[4] - now <= skew]
     if not kept:
         first = next(it[4] for it in items if it[4] is not None)
@@ -106,6 +99,23 @@ def screen(
             f"now {now:.0f})",
         )
     return Screened(kept, future)
+
+
+def _ids_problem(it: StationItem, limits: IntakeLimits, memo: IdMemo) -> Screened | None:
+    """Check the ids of one item not known valid yet; remember the valid ones."""
+    ok = memo.ids
+    checks = [(BAD_STATION_ID, "station", it[0])]
+    if it[6] is not None:
+        checks.append((BAD_ID, "device", it[6]))
+    checks.extend((BAD_ID, "gun", gun) for gun in it[7])
+    for reason, what, value in checks:
+        if value in ok:
+            continue
+        problem = limits.id_problem(value)
+        if problem is not None:
+            return Screened((), 0, reason, f"{what} id {problem}")
+        memo.remember(value)
+    return None
 
 
 def record_time_problem(t: float, limits: IntakeLimits, now: float) -> str | None:
