@@ -34,5 +34,14 @@ class OrjsonCodec:
         except orjson.JSONDecodeError:
             return json.loads(data.decode("utf-8"))
 
+    def loads_checked(self, data: bytes) -> tuple[Any, bool]:
+        """``(value, vouched)``: vouched True when orjson's own decoder took ``data``, which
+        refuses lone surrogates, non-finite numbers and integers beyond 64 bits, so the core
+        need not look for them (nesting may still be up to orjson's 1024 levels)."""
+        try:
+            return orjson.loads(data), True
+        except orjson.JSONDecodeError:
+            return json.loads(data.decode("utf-8")), False
+
     def dumps(self, value: Any) -> bytes:
         return orjson.dumps(value, default=_default, option=_OPTS)

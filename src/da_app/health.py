@@ -77,7 +77,9 @@ class ProbeInput:
 
 @attrs.frozen
 class Snapshot:
-    """A consistent view of one service taken on its engine's loop (``Service.snapshot``)."""
+    """A consistent view of one service taken on its engine's loop (``Service.snapshot``).
+    ``stations``: the page of stations asked for (``page``), ``station_total`` of them in
+    all."""
 
     now: float
     service: dict[str, Any]
@@ -85,6 +87,36 @@ class Snapshot:
     lag: list[PartitionLag]
     availability: tuple[float, dict[str, int]]
     throughput: dict[str, float | None]
+    station_total: int = 0
+    page: StationPage | None = None
+
+
+DEFAULT_STATION_PAGE = 100
+"""Stations ``/status`` lists unless asked for another page size."""
+MAX_STATION_PAGE = 1000
+"""The largest page ``/status?stations=N`` returns."""
+
+
+@attrs.frozen
+class StationPage:
+    """Which stations ``/status`` lists: ``limit`` of them from ``offset``, in id order."""
+
+    offset: int = 0
+    limit: int = DEFAULT_STATION_PAGE
+
+    @classmethod
+    def parse(cls, stations: str | None, offset: str | None) -> StationPage | None:
+        """From ``/status?stations=N&offset=M``: None for ``stations=0|false|no``; the
+        default page for ``1|true|yes`` or no value; N (at most ``MAX_STATION_PAGE``)
+        otherwise. Values that are not numbers fall back to the defaults."""
+        flag = (stations or "").strip().lower()
+        if flag in ("0", "false", "no"):
+            return None
+        limit = DEFAULT_STATION_PAGE
+        if flag not in ("", "1", "true", "yes") and flag.isdigit():
+            limit = min(int(flag), MAX_STATION_PAGE)
+        start = int(offset) if offset and offset.strip().isdigit() else 0
+        return cls(start, limit)
 
 
 def _loop_age(p: ProbeInput) -> float | None:
@@ -159,7 +191,8 @@ def lag_by_topic(lags: Sequence[PartitionLag]) -> dict[str, list[dict[str, Any]]
 
 
 def status_document(snap: Snapshot, live: Probe, ready: Probe) -> dict[str, Any]:
-    """The ``/status`` JSON: ``service``, ``stations``, ``lag`` (per topic, with a total),
+    """The ``/status`` JSON: ``service``, ``stations`` (one page: ``stations_page`` says
+    which, and the total), ``lag`` (per topic, with a total),
     ``throughput`` and ``health`` (``live``, ``ready`` and the reasons)."""
     total_lag = {
         topic: sum(p["lag"] or 0 for p in parts) for topic, parts in lag_by_topic(snap.lag).items()
@@ -167,6 +200,12 @@ def status_document(snap: Snapshot, live: Probe, ready: Probe) -> dict[str, Any]
     return {
         "service": snap.service,
         "stations": snap.stations if snap.stations is not None else {},
+        "stations_page": {
+            "offset": snap.page.offset if snap.page else 0,
+            "limit": snap.page.limit if snap.page else 0,
+            "returned": len(snap.stations or {}),
+            "total": snap.station_total,
+        },
         "lag": lag_by_topic(snap.lag),
         "lag_total": total_lag,
         "throughput": snap.throughput,

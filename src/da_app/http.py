@@ -9,8 +9,9 @@ answers every path, JSON unless noted; the probes' semantics are in ``da_app.hea
 * ``GET /ready``: 200 ``{"status": "ready", ...}`` or 503 ``{"status": "not_ready",
   "reasons": [...]}`` (the readiness probe).
 * ``GET /status``: 200 with ``service``, ``stations``, ``lag``, ``lag_total``, ``throughput``,
-  ``data_availability`` and ``health``; ``?stations=0`` leaves the station table out; 503 when
-  the engine loop did not answer within ``STATUS_TIMEOUT``.
+  ``data_availability`` and ``health``; the station table is one page (``?stations=N&offset=M``,
+  100 stations by default, ``stations_page`` gives the total); ``?stations=0`` leaves it out;
+  503 when the engine loop did not answer within ``STATUS_TIMEOUT``.
 * ``GET /metrics``: the service's Prometheus registry (text format; prometheus-client's WSGI
   app, so OpenMetrics negotiation, ``name[]`` filters and gzip work).
 
@@ -36,7 +37,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import attrs
 
-from da_app.health import Probe
+from da_app.health import Probe, StationPage
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -66,7 +67,9 @@ class HealthSource(Protocol):
 
     def readiness(self) -> Probe: ...
 
-    def status_document(self, *, stations: bool = True, timeout: float = 5.0) -> dict[str, Any]:
+    def status_document(
+        self, *, stations: bool | StationPage = True, timeout: float = 5.0
+    ) -> dict[str, Any]:
         """The ``/status`` JSON; raises ``TimeoutError`` when the loop does not answer."""
         ...
 
@@ -103,7 +106,7 @@ class OpsApp:
         try:
             code, body = self._answer(path, str(environ.get("QUERY_STRING") or ""))
         except Exception as exc:  # never let a status bug kill the listener
-            log.exception("endpoint %s failed", raw_path)
+            log.exception("endpoint %r failed", raw_path)
             code, body = 500, {"error": f"{type(exc).__name__}: {exc}"}
         return _json(start_response, code, body)
 
@@ -114,10 +117,11 @@ class OpsApp:
         if path in ("/ready", "/readyz"):
             return _probe(source.readiness())
         if path == "/status":
-            flag = parse_qs(query).get("stations", ["1"])[-1].lower()
+            args = parse_qs(query)
+            page = StationPage.parse(args.get("stations", [""])[-1], args.get("offset", [""])[-1])
             try:
                 doc = source.status_document(
-                    stations=flag not in ("0", "false", "no"), timeout=STATUS_TIMEOUT
+                    stations=page if page is not None else False, timeout=STATUS_TIMEOUT
                 )
             except TimeoutError as exc:
                 return 503, {"error": f"status unavailable: {exc}"}

@@ -16,7 +16,10 @@ Counters
     ``data_analysis_dead_letters_total``, ``data_analysis_commits_total``,
     ``data_analysis_missing_topic_runs_total{topic}`` (runs whose input lacked the topic),
     ``data_analysis_records_forwarded_total`` / ``data_analysis_shares_forwarded_total``
-    (rekey routing: source records split by station, and the shares produced).
+    (rekey routing: source records split by station, and the shares produced),
+    ``data_analysis_stations_refused_total{reason}`` (``station_limit``,
+    ``station_not_allowed``), ``data_analysis_future_items_total``,
+    ``data_analysis_skipped_items_total``, ``data_analysis_bad_fields_total``.
 Gauges
     ``data_analysis_memory_usage`` (resident MB), ``data_analysis_station_count``,
     ``data_analysis_availability_ratio_average`` (mean share of input topics with data per
@@ -57,7 +60,8 @@ from prometheus_client.registry import Collector
 from da_app.health import Probe, Snapshot
 from da_app.http import Listener, OpsApp, OpsSource
 from da_app.runtime.stats import STATION_COUNT_BUCKETS, RunnerStats, histogram_from_counts
-from da_core.engine import Engine
+from da_core.engine import Engine, EngineStats
+from da_core.limits import STATION_LIMIT, STATION_NOT_ALLOWED
 
 log = logging.getLogger("da_app.metrics")
 
@@ -153,6 +157,7 @@ class ServiceCollector(Collector):
         errors.add_metric(["result_handler"], rstats.result_handler_errors if rstats else 0)
         errors.add_metric(["poll"], rstats.poll_errors if rstats else 0)
         yield errors
+        yield from _intake_metrics(stats)
         yield _counter(
             "batch_success_total",
             "Batches completed before their timeout",
@@ -273,6 +278,31 @@ class ServiceCollector(Collector):
             "Seconds uploads have been failing (0 while they succeed)",
             0.0 if since is None else max(0.0, snap.now - since),
         )
+
+
+def _intake_metrics(stats: EngineStats) -> Iterator[Metric]:
+    """What intake dropped short of a whole record (whole records: ``bad_input:<reason>``)."""
+    refused = CounterMetricFamily(
+        "data_analysis_stations_refused_total",
+        "Elements of new stations refused (max_stations, station_allow_list)",
+        labels=["reason"],
+    )
+    for reason in (STATION_LIMIT, STATION_NOT_ALLOWED):
+        refused.add_metric([reason], stats.stations_refused.get(reason, 0))
+    yield refused
+    yield _counter(
+        "data_analysis_future_items_total",
+        "Elements skipped for an event time beyond max_clock_skew_seconds",
+        stats.future_items,
+    )
+    yield _counter(
+        "data_analysis_skipped_items_total", "Elements of records not used", stats.skipped_items
+    )
+    yield _counter(
+        "data_analysis_bad_fields_total",
+        "Fields dropped as missing (wrong type, NaN...)",
+        stats.bad_fields,
+    )
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:

@@ -26,6 +26,7 @@ from da_app.health import (
     Probe,
     ProbeInput,
     Snapshot,
+    StationPage,
     liveness,
     readiness,
     service_status,
@@ -316,23 +317,31 @@ class _ServiceBase:
             assignment = []
         return readiness(self._probe_input(), assignment)
 
-    def snapshot(self, *, stations: bool = True, timeout: float = 5.0) -> Snapshot:
+    def snapshot(self, *, stations: bool | StationPage = True, timeout: float = 5.0) -> Snapshot:
         """Status, stations, lag and data availability read consistently on the engine's
         loop; raises ``TimeoutError`` when the loop does not answer within ``timeout``."""
         raise NotImplementedError
 
-    def _snapshot(self, stations: bool, lags: Sequence[PartitionLag]) -> Snapshot:
+    def _snapshot(self, stations: bool | StationPage, lags: Sequence[PartitionLag]) -> Snapshot:
         r = self._runner()
+        now = self.clock.time()
+        page = StationPage() if stations is True else (stations or None)
         return Snapshot(
-            now=self.clock.time(),
+            now=now,
             service=self.get_service_status(),
-            stations=self.get_station_status() if stations else None,
+            stations=None
+            if page is None
+            else self.engine.station_status(now, offset=page.offset, limit=page.limit),
             lag=list(lags),
             availability=self.engine.data_availability(),
             throughput=r.stats.throughput.rates() if r is not None else {},
+            station_total=len(self.engine),
+            page=page,
         )
 
-    def status_document(self, *, stations: bool = True, timeout: float = 5.0) -> dict[str, Any]:
+    def status_document(
+        self, *, stations: bool | StationPage = True, timeout: float = 5.0
+    ) -> dict[str, Any]:
         """The ``/status`` JSON (``da_app.health.status_document``)."""
         snap = self.snapshot(stations=stations, timeout=timeout)
         return status_document(snap, self.liveness(), self.readiness())

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from da_app import signals
 from da_app.containers import AsyncContainer, Container
 from da_app.events import log_event
-from da_app.health import Snapshot, lag_by_topic
+from da_app.health import Snapshot, StationPage, lag_by_topic
 from da_app.options import DEFAULT_MODULE
 from da_app.reload import describe_changes
 from da_app.runtime import AsyncRunner, BatchUploadHandler, Callback, ResultHandler, SyncRunner
@@ -152,7 +152,7 @@ class DataAnalysisService(_ServiceBase):
             )
         self._stop_servers()
 
-    def snapshot(self, *, stations: bool = True, timeout: float = 5.0) -> Snapshot:
+    def snapshot(self, *, stations: bool | StationPage = True, timeout: float = 5.0) -> Snapshot:
         r = self.runner
         if r is None:
             return self._snapshot(stations, [])
@@ -329,7 +329,7 @@ class AsyncDataAnalysisService(_ServiceBase):
             pass
         return loop
 
-    def snapshot(self, *, stations: bool = True, timeout: float = 5.0) -> Snapshot:
+    def snapshot(self, *, stations: bool | StationPage = True, timeout: float = 5.0) -> Snapshot:
         """As ``DataAnalysisService.snapshot``; taken on the event loop. Called on the loop
         itself it cannot wait for ``lag_info()``, so ``lag`` is empty then."""
 

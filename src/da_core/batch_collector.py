@@ -184,7 +184,7 @@ class BatchCollector(Generic[A]):
             batch.finished += 1
             self._put(batch, _Delivery(station, seq, outcome, attachment, now))
             logger.debug(
-                "batch %s received result of station %s",
+                "batch %s received result of station %r",
                 batch.batch_id,
                 station,
                 extra={
@@ -202,7 +202,7 @@ class BatchCollector(Generic[A]):
             target = self._open[member_of[0]]
             self._deliver_carried(target, delivery)
             logger.debug(
-                "batch %s received late result of station %s (run of %s)",
+                "batch %s received late result of station %r (run of %s)",
                 target.batch_id,
                 station,
                 batch_id,
@@ -211,7 +211,7 @@ class BatchCollector(Generic[A]):
         self._homeless.setdefault(station, []).append(delivery)
         self._homeless_order.append(delivery)
         logger.debug(
-            "late result of station %s (run of %s) waits for the station's next batch",
+            "late result of station %r (run of %s) waits for the station's next batch",
             station,
             batch_id,
         )
@@ -281,7 +281,7 @@ class BatchCollector(Generic[A]):
                     if not runs:
                         del self._running[station]
                     return seq
-        logger.debug("run of station %s (batch %s) finished without run_started", station, batch_id)
+        logger.debug("run of station %r (batch %s) finished without run_started", station, batch_id)
         return next(self._run_seq)
 
     def _put(self, batch: _Batch[A], delivery: _Delivery[A]) -> None:
@@ -298,7 +298,7 @@ class BatchCollector(Generic[A]):
         if current is None or current[0] < delivery.seq:
             if current is not None:
                 logger.debug(
-                    "batch %s: result of station %s replaced by a newer one",
+                    "batch %s: result of station %r replaced by a newer one",
                     batch.batch_id,
                     station,
                 )

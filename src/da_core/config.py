@@ -13,6 +13,7 @@ from typing import Any, Literal
 import attrs
 
 from da_core.errors import ConfigError
+from da_core.limits import DEFAULT_LIMITS, IntakeLimits
 
 ExtractorKind = Literal["object", "array", "wrapped", "global", "envelope"]
 WindowKind = Literal["latest", "hourly_grid", "second_snapshot", "per_device"]
@@ -170,13 +171,15 @@ class ModuleConfig:
 
 @attrs.frozen(slots=True)
 class Catalog:
-    """Topics, modules and the commit policy of a deployment."""
+    """Topics, modules and the commit policy of a deployment; ``limits``: the bounds of
+    intake (``da_core.limits``), filled from the service settings."""
 
     topics: Mapping[str, TopicConfig]
     modules: Mapping[str, ModuleConfig]
     commit: OffsetCommitPolicy = OffsetCommitPolicy()
     data_expire_seconds: float = 600.0
     dead_letter_topic: str = "DATA-ANALYSIS-DEAD-LETTER"
+    limits: IntakeLimits = DEFAULT_LIMITS
 
     def expire_of(self, topic: str) -> float:
         """Seconds an entry of ``topic`` stays available (``math.inf``: never)."""

@@ -12,7 +12,8 @@ first match wins:
 
 ``data_expire_seconds`` follows the same order without step 2 (it is the catalog's, not a
 module's); ``topics`` and ``interval_seconds`` arguments replace the module's inputs and
-trigger interval. Other modules of the catalog are left as they are.
+trigger interval. Other modules of the catalog are left as they are. The catalog's intake
+limits (``Catalog.limits``) are the service section's (``intake_limits``).
 
 The file's values were validated when the settings were built; the merged catalog is
 validated once here, which is where constructor arguments are checked.
@@ -26,7 +27,7 @@ from typing import Any, Final
 import attrs
 
 from da_app.settings.aggregate import Settings
-from da_app.settings.service import MODULE_DEFAULT_KEYS, ServiceSettings
+from da_app.settings.service import MODULE_DEFAULT_KEYS, ServiceSettings, intake_limits
 from da_core.config import Catalog, ModuleConfig
 
 OVERRIDE_KEYS: Final = (
@@ -76,6 +77,7 @@ def build_module_catalog(
         expire = settings.service.data_expire_seconds
     if expire is not None:
         cat = attrs.evolve(cat, data_expire_seconds=float(expire))
+    cat = attrs.evolve(cat, limits=intake_limits(settings.service))
     return cat.validate()
 
 

@@ -21,6 +21,7 @@ import attrs
 from da_app.settings._text import suggest
 from da_core.config import FILL_NAMES, OUTPUT_MODES
 from da_core.errors import ConfigError
+from da_core.limits import IntakeLimits
 from da_core.routing import DEFAULT_TEMPLATE, ROUTING_MODES, Routing
 
 AdapterName = Literal["memory", "confluent", "aiokafka"]
@@ -79,6 +80,29 @@ def _positive(value: Any) -> float:
     if number <= 0:
         raise _Invalid(f"must be > 0 (got {value})")
     return number
+
+
+def _non_negative(value: Any) -> float:
+    number = _number(value)
+    if not number >= 0:
+        raise _Invalid(f"must be >= 0 (got {value})")
+    return number
+
+
+def _allow_list(value: Any) -> tuple[str, ...] | str | None:
+    """None, a list of station ids (kept as a tuple), or a file path (read by
+    ``station_allow_list``)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value.strip():
+            raise _Invalid("expected a file path or a list of station ids (got '')")
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)) and all(
+        isinstance(v, str) and v for v in value
+    ):
+        return tuple(value)
+    raise _Invalid(f"expected None, a list of station ids or a file path (got {value!r})")
 
 
 def _ratio(value: Any) -> float:
@@ -263,6 +287,27 @@ class ServiceSettings:
         "configured fields no record of a topic carried are reported this long after its first "
         "record (s), or after 200 records, whichever comes first",
     )
+    max_clock_skew_seconds: float = _setting(
+        300.0,
+        _non_negative,
+        "a record time or event time (sendTime...) further ahead of now than this is "
+        "dead-lettered as future_timestamp (s)",
+    )
+    max_id_length: int = _setting(
+        128, _whole(1), "the longest station, device or gun id (characters); longer: bad input"
+    )
+    max_stations: int = _setting(
+        100_000,
+        _whole(1),
+        "the most stations kept; records for new stations beyond it are dead-lettered "
+        "(station_limit)",
+    )
+    station_allow_list: tuple[str, ...] | str | None = _setting(
+        None,
+        _allow_list,
+        "None, a list of station ids, or the path of a file with one id per line: only "
+        "these stations are kept (others: station_not_allowed)",
+    )
     log_format: str = _setting("text", _one_of(LOG_FORMATS), "'text' or 'json'")
     log_level: str = _setting("INFO", _one_of(LOG_LEVELS, _log_level), "the root log level")
     log_file: str = _setting("data_analysis.log", _text, "the log file")
@@ -343,3 +388,31 @@ def parse_service(raw: Any, environ: Mapping[str, str], problems: list[str]) -> 
             f"SERVICE_CONFIG: health_port and metrics_port are both {ports[0]}; use two ports"
         )
     return ServiceSettings(**values, configured=frozenset(values))
+
+
+def station_allow_list(service: ServiceSettings) -> frozenset[str] | None:
+    """The allow-list the settings name: None, the listed ids, or the ids of the file (one a
+    line; blank lines and ``#`` comments ignored). An unreadable file is a ``ConfigError``."""
+    value = service.station_allow_list
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return frozenset(value)
+    try:
+        with open(value, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise ConfigError(
+            f"SERVICE_CONFIG['station_allow_list']: cannot read {value!r}: {exc.strerror}"
+        ) from exc
+    return frozenset(s for s in (line.strip() for line in lines) if s and not s.startswith("#"))
+
+
+def intake_limits(service: ServiceSettings) -> IntakeLimits:
+    """The core's ``IntakeLimits`` of these settings (reads the allow-list file, if any)."""
+    return IntakeLimits(
+        max_clock_skew_seconds=service.max_clock_skew_seconds,
+        max_id_length=service.max_id_length,
+        max_stations=service.max_stations,
+        station_allow_list=station_allow_list(service),
+    )

@@ -402,8 +402,12 @@ class Engine:
         input topic, how many stations lack it. O(stations × topics)."""
         return self._table.data_availability()
 
-    def station_status(self, now: float) -> dict[str, dict[str, Any]]:
-        return self._table.station_status()
+    def station_status(
+        self, now: float, *, offset: int = 0, limit: int | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Every station's status, or the page of ``limit`` stations from ``offset`` in id
+        order (for a bounded ``/status``)."""
+        return self._table.station_status(offset, limit)
 
     @property
     def _snapshot_heap(self) -> list[tuple[float, str]]:

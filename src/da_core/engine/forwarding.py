@@ -16,6 +16,7 @@ from da_core.engine.caches import EngineCaches
 from da_core.engine.items import EngineStats, Forward, RecordRef
 from da_core.engine.outbox import Lane
 from da_core.extractors import StationItem
+from da_core.limits import BAD_STRING, TOO_DEEP
 from da_core.offset_ledger import OffsetLedger
 from da_core.partitioning import partition_for_key
 from da_core.ports import JsonCodec
@@ -54,22 +55,27 @@ class Forwarder:
 
     def forward(
         self, rec: Record, topic: TopicConfig, internal: str, items: Sequence[StationItem]
-    ) -> None:
+    ) -> tuple[str, str] | None:
         """Queue one share of ``rec`` per station of ``items`` (its extraction with
-        ``topic``'s extractor) for ``internal``; a record without stations is done at once."""
+        ``topic``'s extractor, screened: ids are valid) for ``internal``; a record without
+        stations is done at once. Returns (reason, detail) instead, queueing nothing, when a
+        share cannot be encoded (the caller dead-letters the record)."""
         n = self.partitions
         if n is None:
             raise RuntimeError("rekey routing: rekey_partitions must be set before ingesting")
         plan = self._caches.plans.get(topic)
-        parts = shares(
-            items, rec.value or b"", plan.wrapper_key, plan.extractor == "array", self._codec
-        )
+        try:
+            parts = shares(
+                items, rec.value or b"", plan.wrapper_key, plan.extractor == "array", self._codec
+            )
+        except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+            return encoding_problem(exc)
         tp = self._caches.tp_of(rec)
         self._ledger.track(tp, rec.offset)
         self._stats.records_forwarded += 1
         if not parts:
             self._ledger.done(tp, rec.offset)
-            return
+            return None
         self._stats.shares_forwarded += len(parts)
         refs = (RecordRef(tp, rec.offset, len(parts)),)
         headers = (
@@ -83,6 +89,7 @@ class Forwarder:
             )
             fid = next(self._ids)
             self._lane.add(fid, Forward(fid, out), refs)
+        return None
 
     def colocation_count_topics(self, group_topics: Sequence[str]) -> list[str]:
         """The topics whose partition counts ``colocation_problem`` needs (direct routing:
@@ -98,3 +105,13 @@ class Forwarder:
     ) -> str | None:
         """See ``da_core.routing.colocation_problem``."""
         return colocation_problem(self.routing, list(sources), list(internal), assigned, counts)
+
+
+def encoding_problem(exc: BaseException) -> tuple[str, str]:
+    """The reason code and detail of a value the codec could not encode again (the codec's
+    messages differ: orjson says "Recursion limit reached", the stdlib raises
+    ``RecursionError``; both refuse lone surrogates)."""
+    text = f"{type(exc).__name__}: {exc}"[:200]
+    if isinstance(exc, RecursionError) or "ecursion" in str(exc):
+        return TOO_DEEP, f"a share cannot be encoded: {text}"
+    return BAD_STRING, f"a share cannot be encoded: {text}"

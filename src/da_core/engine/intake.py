@@ -22,9 +22,16 @@ from da_core.engine.encoding import dead_letter_record
 from da_core.engine.forwarding import Forwarder
 from da_core.engine.items import DeadLetter, EngineStats, RecordRef
 from da_core.engine.outbox import Lane
+from da_core.engine.screen import IdMemo, record_time_problem, screen
 from da_core.engine.stations import StationData, StationStore
 from da_core.engine.table import StationTable
 from da_core.extractors import StationItem, extract
+from da_core.limits import (
+    FUTURE_TIMESTAMP,
+    STATION_LIMIT,
+    STATION_NOT_ALLOWED,
+    IntakeLimits,
+)
 from da_core.offset_ledger import OffsetLedger
 from da_core.ports import JsonCodec
 from da_core.routing import Routing
@@ -40,6 +47,11 @@ FIELD_REPORT_SECONDS = 300.0
 """Seconds (engine time) after a topic's first record after which configured fields never
 seen are reported once, when fewer than ``FIELD_REPORT_AFTER`` records came (a topic such as
 STATION-PARAM may never reach that many); ``Intake.field_report_seconds`` overrides it."""
+REFUSED_LOG_INTERVAL = 60.0
+"""Seconds between two warnings about stations refused by ``max_stations`` or the allow-list
+(each says how many were refused since the last)."""
+QUIET_REASONS = frozenset({STATION_LIMIT, STATION_NOT_ALLOWED})
+"""Reasons logged by the periodic refused-stations warning instead of one line per record."""
 
 
 class Intake:
@@ -80,6 +92,11 @@ class Intake:
         self._by_topic: dict[str, TopicConfig] = {}
         self._dep_by_topic: dict[str, str] = {}
         self._routed: dict[str, tuple[TopicConfig, str]] = {}
+        self._internal: frozenset[str] = frozenset()
+        self.limits = IntakeLimits()
+        self._ids_ok = IdMemo()
+        self._refused_unlogged: dict[str, int] = {}
+        self._refused_logged_at = -float("inf")
 
     def configure(self, catalog: Catalog, module: ModuleConfig, routing: Routing) -> None:
         """Work out what each topic's records are to this module.
@@ -108,13 +125,19 @@ class Intake:
                 del self._dep_by_topic[out_topic]
                 self._dep_by_topic[internal] = dep
         self.internal_topics = {s: i for s, (_, i) in self._routed.items()}
+        self._internal = frozenset(self.internal_topics.values())
+        if catalog.limits != self.limits:
+            self.limits = catalog.limits
+            self._ids_ok.clear()
 
-    def ingest(
-        self, records: Sequence[Record], tracked: bool, now: float | None = None
-    ) -> set[str]:
+    def ingest(self, records: Sequence[Record], tracked: bool, now: float) -> set[str]:
         """Apply ``records``; returns the ids of the stations they changed. ``tracked`` False:
         read outside the group (global topics read in full), applied but never committed.
-        ``now`` (engine time) dates the field report; None: count records only."""
+        ``now``: the caller's time, against which the clock skew bound is checked and which
+        dates the field report.
+
+        Under rekey routing a record is counted (fields dropped, elements skipped) where it is
+        split, not again when its shares come back from the internal topics."""
         dirty: set[str] = set()
         stats = self._stats
         inputs = self._by_topic
@@ -129,15 +152,24 @@ class Intake:
         plans = self._caches.plans
         tp_of = self._caches.tp_of
         reported = self._field_reported
+        limits = self.limits
+        skew = limits.max_clock_skew_seconds
+        memo = self._ids_ok
+        internal = self._internal
+        refusals = 0
         for rec in records:
             stats.records_in += 1
+            if rec.timestamp - now > skew:
+                problem = record_time_problem(rec.timestamp, limits, now)
+                self.reject(rec, FUTURE_TIMESTAMP, problem or "", tracked)
+                continue
             topic = inputs.get(rec.topic)
             dep = None
             if topic is None:
                 if routed:
                     route = routed.get(rec.topic)
                     if route is not None:
-                        self._forward(rec, route[0], route[1])
+                        self._forward(rec, route[0], route[1], now)
                         continue
                 dep = self._dep_by_topic.get(rec.topic)
                 if dep is None:
@@ -152,12 +184,22 @@ class Intake:
             if ex.rejection is not None:
                 self.reject(rec, ex.rejection.reason, ex.rejection.detail, tracked)
                 continue
-            stats.bad_fields += ex.bad_fields
-            stats.skipped_items += ex.skipped_items
+            items: Sequence[StationItem] = ex.items
+            future = 0
+            checked = screen(items, limits, now, memo)
+            if checked is not None:
+                if checked.reason is not None:
+                    self.reject(rec, checked.reason, checked.detail, tracked)
+                    continue
+                items, future = checked.items, checked.future
+            if not (internal and rec.topic in internal):  # shares were counted when split
+                stats.bad_fields += ex.bad_fields
+                stats.skipped_items += ex.skipped_items + future
+                stats.future_items += future
             if dep is None and topic.name not in reported:
                 self._note_fields(topic, ex.seen_fields, now)
             if topic.is_global:
-                self._apply_global(topic, ex.items, dirty)
+                self._apply_global(topic, items, dirty)
                 if tracked:
                     tp = tp_of(rec)
                     ledger.track(tp, rec.offset)
@@ -165,9 +207,17 @@ class Intake:
                 continue
             touched: list[StationData] = []
             lean = topic.window == "hourly_grid"
-            for item in ex.items:
+            refused: str | None = None
+            for item in items:
                 st = stations.get(item.station_id)
                 if st is None:
+                    why = self._refusal(item.station_id, len(stations))
+                    if why is not None:
+                        refused = why
+                        refusals += 1
+                        stats.stations_refused[why] = stats.stations_refused.get(why, 0) + 1
+                        self._refused_unlogged[why] = self._refused_unlogged.get(why, 0) + 1
+                        continue
                     st = station_for(item.station_id)
                     if st is None:
                         continue
@@ -179,6 +229,9 @@ class Intake:
                 if (not touched or touched[-1] is not st) and st not in touched:
                     touched.append(st)
             if not touched:
+                if refused is not None:
+                    self.reject(rec, refused, self._refusal_detail(refused), tracked)
+                    continue
                 if tracked:
                     tp = tp_of(rec)
                     ledger.track(tp, rec.offset)
@@ -195,14 +248,64 @@ class Intake:
             else:
                 for st in touched:
                     dirty.add(st.station_id)
+        if refusals:
+            self._log_refused(now)
         return dirty
 
-    def _forward(self, rec: Record, topic: TopicConfig, internal: str) -> None:
+    # ------------------------------------------------------------------ station bounds
+
+    def _refusal(self, station_id: str, known: int) -> str | None:
+        """Why a new station is not taken (allow-list, ``max_stations``), or None."""
+        allow = self.limits.station_allow_list
+        if allow is not None and station_id not in allow:
+            return STATION_NOT_ALLOWED
+        if known >= self.limits.max_stations:
+            return STATION_LIMIT
+        return None
+
+    def _refusal_detail(self, reason: str) -> str:
+        if reason == STATION_NOT_ALLOWED:
+            return "no station of the record is in station_allow_list"
+        return f"the engine already keeps max_stations={self.limits.max_stations} stations"
+
+    def _log_refused(self, now: float) -> None:
+        """One warning per ``REFUSED_LOG_INTERVAL`` at most, with the counts since the last."""
+        if now - self._refused_logged_at < REFUSED_LOG_INTERVAL:
+            return
+        counts = self._refused_unlogged
+        self._refused_logged_at = now
+        log.warning(
+            "stations refused since the last report: %s (max_stations=%d, allow-list %s)",
+            ", ".join(f"{reason}={n}" for reason, n in sorted(counts.items())),
+            self.limits.max_stations,
+            "off" if self.limits.station_allow_list is None else "on",
+            extra={"da_module": self._module, "reason": "station_refused"},
+        )
+        self._refused_unlogged = {}
+
+    def _forward(self, rec: Record, topic: TopicConfig, internal: str, now: float) -> None:
+        """Split a source record (rekey routing) after the checks direct routing makes; its
+        dropped fields and skipped elements are counted here, once."""
         ex = extract(topic, rec, self._codec, self._caches.plans)
         if ex.rejection is not None:
             self.reject(rec, ex.rejection.reason, ex.rejection.detail, True)
             return
-        self._forwarder.forward(rec, topic, internal, ex.items)
+        items: Sequence[StationItem] = ex.items
+        future = 0
+        checked = screen(items, self.limits, now, self._ids_ok)
+        if checked is not None:
+            if checked.reason is not None:
+                self.reject(rec, checked.reason, checked.detail, True)
+                return
+            items, future = checked.items, checked.future
+        problem = self._forwarder.forward(rec, topic, internal, items)
+        if problem is not None:
+            self.reject(rec, problem[0], problem[1], True)
+            return
+        stats = self._stats
+        stats.bad_fields += ex.bad_fields
+        stats.skipped_items += ex.skipped_items + future
+        stats.future_items += future
 
     def _apply_global(
         self, topic: TopicConfig, items: Sequence[StationItem], dirty: set[str]
@@ -219,25 +322,31 @@ class Intake:
         dirty.update(stations)
 
     def reject(self, rec: Record, reason: str, detail: str, tracked: bool) -> None:
-        """Count and log a bad record and queue its dead letter, which holds it if tracked."""
+        """Count and log a bad record and queue its dead letter, which holds it if tracked.
+
+        One line per record, with the topic, partition and offset, the detail and the value's
+        first ``PREVIEW_BYTES`` bytes escaped (``%r``): nothing taken from the record can
+        break the line or forge another. Refused stations (``QUIET_REASONS``) are reported by
+        the periodic warning instead."""
         stats = self._stats
         stats.bad_input[reason] = stats.bad_input.get(reason, 0) + 1
-        preview = (rec.value or b"")[:PREVIEW_BYTES].decode("utf-8", "replace")
-        log.warning(
-            "bad input on %s[%d]@%d: %s (%s); preview: %r",
-            rec.topic,
-            rec.partition,
-            rec.offset,
-            reason,
-            detail,
-            preview,
-            extra={
-                "event": "bad_input",
-                "topic": rec.topic,
-                "da_module": self._module,
-                "reason": reason,
-            },
-        )
+        if reason not in QUIET_REASONS:
+            preview = (rec.value or b"")[:PREVIEW_BYTES].decode("utf-8", "replace")
+            log.warning(
+                "bad input on %s[%d]@%d: %s (%r); preview: %r",
+                rec.topic,  # a configured name (the subscription), not record data
+                rec.partition,
+                rec.offset,
+                reason,
+                detail,
+                preview,
+                extra={
+                    "event": "bad_input",
+                    "topic": rec.topic,
+                    "da_module": self._module,
+                    "reason": reason,
+                },
+            )
         refs: tuple[RecordRef, ...] = ()
         if tracked:
             tp = self._caches.tp_of(rec)

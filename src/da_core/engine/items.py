@@ -86,6 +86,12 @@ class EngineStats:
     bad_input: dict[str, int] = attrs.field(factory=dict)
     bad_fields: int = 0
     skipped_items: int = 0
+    future_items: int = 0
+    """Elements skipped because their event time was beyond the clock skew bound (also in
+    ``skipped_items``)."""
+    stations_refused: dict[str, int] = attrs.field(factory=dict)
+    """Elements of new stations refused, by reason (``station_limit``,
+    ``station_not_allowed``); a record refused whole is also in ``bad_input``."""
     runs_started: int = 0
     runs_ok: int = 0
     runs_none: int = 0

@@ -111,7 +111,7 @@ class StationTable:
         st = self._create(station_id)
         if self.store.globals:
             log.info(
-                "new station %s given %d global values",
+                "new station %r given %d global values",
                 station_id,
                 len(self.store.globals),
                 extra={"event": "station_new", "station_id": station_id, "da_module": self._module},
@@ -250,7 +250,7 @@ class StationTable:
             heapq.heappush(self._retry_heap, (now + retry.callback_retry_delay, station_id))
             return []
         log.error(
-            "station %s failed %d times in a row; releasing %d held records",
+            "station %r failed %d times in a row; releasing %d held records",
             station_id,
             rs.failures_in_row,
             len(refs),
@@ -330,9 +330,21 @@ class StationTable:
             total += have / len(inputs)
         return total / len(stations), missing
 
-    def station_status(self) -> dict[str, dict[str, Any]]:
+    def station_status(
+        self, offset: int = 0, limit: int | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Per station: running, queued, ready, runs, errors... All stations, or the page of
+        ``limit`` stations from ``offset`` in id order (O(n log n) for the sort, but only the
+        page is built)."""
+        stations = self.store.stations
+        if limit is None and offset == 0:
+            ids: Iterable[str] = list(stations)
+        else:
+            ordered = sorted(stations)
+            ids = ordered[offset : None if limit is None else offset + limit]
         out: dict[str, dict[str, Any]] = {}
-        for sid, st in self.store.stations.items():
+        for sid in ids:
+            st = stations[sid]
             rs = self.states[sid]
             out[sid] = {
                 "running": rs.running,
