@@ -29,6 +29,7 @@ import yaml
 from da_app.services import AsyncDataAnalysisService, DataAnalysisService
 from da_app.settings import Settings
 from da_core.errors import ConfigError
+from tests.support.signals import default_sigint
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = Path(__file__).resolve().parent
@@ -82,6 +83,7 @@ def _run_until_sigint(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
     out: list[str] = []
     assert proc.stdout is not None

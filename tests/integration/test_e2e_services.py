@@ -31,6 +31,7 @@ from tests.integration.e2e_support import (
     unique,
     write_yaml,
 )
+from tests.support.signals import default_sigint
 from tests.support.waiting import wait_for
 
 SAMPLES = ROOT / "src" / "da_app" / "samples"
@@ -84,6 +85,7 @@ def test_guide_examples_process_samples_and_publish_results(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         records = reader.until(
@@ -117,6 +119,7 @@ def _run_service(tmp_path: Path, cfg: Path, name: str) -> subprocess.Popen[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.signals import default_sigint
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,6 +39,7 @@ def _run_until(script: str, needles: list[str], tmp_path: Path, timeout: float =
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
     out: list[str] = []
     assert proc.stdout is not None

@@ -19,6 +19,7 @@ from da_app.services import AsyncDataAnalysisService, DataAnalysisService
 from da_app.testing import Harness, load_sample
 from da_core.errors import ConfigError
 from da_core.types import TopicPartition
+from tests.support.signals import default_sigint
 from tests.support.waiting import async_wait_for, wait_for
 
 from .helpers import PARAM, RT, echo_window, param, realtime
@@ -265,6 +266,7 @@ def test_sighup_reloads_da_app_run_and_sigterm_stops_it(tmp_path: Path, flags: l
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         _wait_for_log(log_file, "service started: module load_prediction", proc)
