@@ -9,6 +9,7 @@ from typing import Any
 from da_adapters.memory import ManualClock, MemoryBroker
 from da_app.services import AsyncDataAnalysisService
 from da_app.testing import Harness
+from tests.support.waiting import async_wait_for
 
 from .helpers import OUT_LP, PARAM, RT, param, rt_row
 
@@ -40,20 +41,11 @@ def _latest(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-async def _wait(predicate: Any, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
-
-
 async def test_async_and_sync_services_give_the_same_outputs() -> None:
-    h = Harness("load_prediction", model)
-    _feed(lambda t, p: h.publish(t, p))
-    h.run_until_idle()
-    sync_latest = _latest(h.results())
+    with Harness("load_prediction", model) as h:
+        _feed(lambda t, p: h.publish(t, p))
+        h.run_until_idle()
+        sync_latest = _latest(h.results())
 
     clock = ManualClock()
     broker = MemoryBroker(clock)
@@ -81,7 +73,7 @@ async def test_async_and_sync_services_give_the_same_outputs() -> None:
             latest[s]["last"] == sync_latest[s]["last"] for s in STATIONS
         )
 
-    await _wait(caught_up)
+    await async_wait_for(caught_up, what="the async service to give the sync outputs")
     await svc.stop()
     assert _latest(results()) == sync_latest
     status = svc.get_service_status()
@@ -107,6 +99,6 @@ async def test_async_service_accepts_a_sync_callback_and_sync_handler() -> None:
         model, batch_upload_handler=lambda b, rs: got.extend(r["station_id"] for r in rs)
     )
     _feed(lambda t, p: broker.produce(t, json.dumps(p).encode()))
-    await _wait(lambda: set(got) == set(STATIONS))
+    await async_wait_for(lambda: set(got) == set(STATIONS), what="every station uploaded")
     await svc.stop()
     assert broker.records(OUT_LP) == []
