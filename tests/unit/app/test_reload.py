@@ -20,6 +20,7 @@ from da_app.services import AsyncDataAnalysisService, DataAnalysisService
 from da_app.testing import Harness, load_sample
 from da_core.errors import ConfigError
 from da_core.types import TopicPartition
+from tests.support.waiting import async_wait_for
 
 from .conftest import NewHarness
 from .helpers import PARAM, RT, echo_window, param, realtime
@@ -193,20 +194,17 @@ async def test_the_async_service_reloads_from_another_thread_and_resubscribes() 
         broker.produce(PARAM, json.dumps(param("A1")).encode())
         for hour in range(3):
             broker.produce(RT, json.dumps(realtime("A1", hour, hour + 1.0)).encode(), key=b"A1")
-        for _ in range(1000):
-            if svc.engine.stats.records_in == 4:
-                break
-            await asyncio.sleep(0.01)
+        await async_wait_for(lambda: svc.engine.stats.records_in == 4, what="4 records read")
         before = svc.get_inputs("A1")
         assert before is not None
         await asyncio.to_thread(svc.reload_config, ADD_METER)
         runner = svc.runner
         assert runner is not None
-        for _ in range(1000):
-            if METER in {tp.topic for tp in runner.consumer.assignment()}:
-                break
-            await asyncio.sleep(0.01)
-        assert METER in {tp.topic for tp in runner.consumer.assignment()}
+        await async_wait_for(
+            lambda: METER in {tp.topic for tp in runner.consumer.assignment()},
+            what="the new topic assigned",
+            observe=runner.consumer.assignment,
+        )
         after = svc.get_inputs("A1")
         assert after is not None
         assert after[WINDOW] == before[WINDOW]
