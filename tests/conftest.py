@@ -26,23 +26,9 @@ _session_threads: frozenset[threading.Thread] | None = None
 """Threads alive when the session's first test started: process-wide, allowed in every test."""
 
 
-_HARNESS_NOT_STOPPED = (
-    "the test never calls Harness.stop() (src/da_app/testing.py: Harness has no teardown); "
-    "its runner's ThreadPoolExecutor 'da-worker' stays alive because a logged error's "
-    "traceback keeps the harness reachable"
-)
-
 KNOWN_LEAKS: dict[str, str] = {
     # "path::test function" -> what leaks where. Temporary: each entry is a leak to fix, after
     # which the entry goes. Kept here rather than as decorators in files other helpers own.
-    "tests/unit/app/test_reload.py::test_an_invalid_reload_is_rejected_and_the_old_configuration_stays": _HARNESS_NOT_STOPPED,  # noqa: E501
-    "tests/unit/app/test_service_bad_input.py::test_callback_that_raises_is_counted_and_retried_without_killing_the_service": _HARNESS_NOT_STOPPED,  # noqa: E501
-    "tests/unit/app/test_service_delivery.py::test_failed_commit_is_retried_and_nothing_is_lost": _HARNESS_NOT_STOPPED,  # noqa: E501
-    "tests/unit/app/test_service_triggers.py::test_custom_batch_upload_handler_replaces_the_default_upload": (  # noqa: E501
-        "the test never calls Harness.stop(); the runner's LoopThread 'da-async-callbacks' "
-        "(src/da_app/callbacks.py:27, started for the async batch upload handler) runs its "
-        "event loop until close()"
-    ),
 }
 """Tests given the ``leaks_threads`` marker at collection (``pytest_collection_modifyitems``)."""
 

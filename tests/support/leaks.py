@@ -27,7 +27,6 @@ temporary allow-list: each use names the leaking object so the leak gets fixed.
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 import time
 from collections.abc import Collection, Iterable
@@ -66,12 +65,6 @@ def leftover_threads(
             if t not in baseline and not is_process_wide(t) and t is not threading.current_thread()
         ]
 
-    if not new():
-        return []
-    # An executor's idle workers end when the executor is collected; owners tied up in
-    # reference cycles are only collected by a full pass, which the interpreter may not run
-    # for a long time (the threads then pile up across tests).
-    gc.collect()
     left: list[threading.Thread] = []
     for thread in new():
         thread.join(max(0.0, deadline - time.monotonic()))

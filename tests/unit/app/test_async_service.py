@@ -42,10 +42,10 @@ def _latest(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 async def test_async_and_sync_services_give_the_same_outputs() -> None:
-    h = Harness("load_prediction", model)
-    _feed(lambda t, p: h.publish(t, p))
-    h.run_until_idle()
-    sync_latest = _latest(h.results())
+    with Harness("load_prediction", model) as h:
+        _feed(lambda t, p: h.publish(t, p))
+        h.run_until_idle()
+        sync_latest = _latest(h.results())
 
     clock = ManualClock()
     broker = MemoryBroker(clock)

@@ -22,6 +22,7 @@ from da_core.types import TopicPartition
 from tests.support.signals import default_sigint
 from tests.support.waiting import async_wait_for, wait_for
 
+from .conftest import NewHarness
 from .helpers import PARAM, RT, echo_window, param, realtime
 from .ops_support import free_port, http_get
 
@@ -31,8 +32,8 @@ WINDOW = "outputPowerPerStationAvg_window"
 ADD_METER = {"TOPIC_DETAIL": {METER: {"modules": ["electricity_price", "load_prediction"]}}}
 
 
-def _harness_with_history(hours: int = 30) -> Harness:
-    h = Harness("load_prediction", echo_window)
+def _harness_with_history(new_harness: NewHarness, hours: int = 30) -> Harness:
+    h = new_harness("load_prediction", echo_window)
     h.publish(PARAM, param("S1"))
     for hour in range(hours):
         h.publish(RT, realtime("S1", hour, float(hour + 1)), key="S1")
@@ -62,9 +63,10 @@ def _meter(sid: str) -> dict[str, Any]:
 
 
 def test_reload_shrinks_a_window_and_keeps_its_newest_data(
+    new_harness: NewHarness,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    h = _harness_with_history(30)
+    h = _harness_with_history(new_harness, 30)
     before = _window(h, "S1")
     assert len(before) == 168
     with caplog.at_level(logging.INFO, logger="da_app.services"):
@@ -81,8 +83,10 @@ def test_reload_shrinks_a_window_and_keeps_its_newest_data(
     assert _latest(h, "S1")["window"] == [*before[-23:], 31.0]
 
 
-def test_reload_adds_a_topic_and_resubscribes_without_losing_window_data() -> None:
-    h = _harness_with_history(5)
+def test_reload_adds_a_topic_and_resubscribes_without_losing_window_data(
+    new_harness: NewHarness,
+) -> None:
+    h = _harness_with_history(new_harness, 5)
     for hour in range(5):  # S2 has no station parameters: not ready, its records are held
         h.publish(RT, realtime("S2", hour, float(hour + 100)), key="S2")
     h.run_until_idle()
@@ -126,9 +130,10 @@ def test_reload_adds_a_topic_and_resubscribes_without_losing_window_data() -> No
 
 
 def test_an_invalid_reload_is_rejected_and_the_old_configuration_stays(
+    new_harness: NewHarness,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    h = _harness_with_history(3)
+    h = _harness_with_history(new_harness, 3)
     catalog, settings = h.service.catalog, h.service.settings
     with (
         caplog.at_level(logging.ERROR, logger="da_app.services"),
@@ -145,8 +150,8 @@ def test_an_invalid_reload_is_rejected_and_the_old_configuration_stays(
     assert h.engine.catalog.topics[RT].window_size == 168
 
 
-def test_reload_applies_commit_and_batch_policy() -> None:
-    h = _harness_with_history(1)
+def test_reload_applies_commit_and_batch_policy(new_harness: NewHarness) -> None:
+    h = _harness_with_history(new_harness, 1)
     h.service.reload_config(
         {
             "OFFSET_COMMIT_CONFIG": {"commit_batch_size": 7, "commit_interval_seconds": 2.0},

@@ -1,4 +1,5 @@
-"""Every row of SPEC §7's bad-input table, on the in-memory bus."""
+"""Every row of SPEC §7's bad-input table, on the in-memory bus, over both runner shells (the
+``harness`` fixture, ``tests/unit/app/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 import pytest
 
 from da_app.services import DataAnalysisService
-from da_app.testing import Harness
 from da_core.errors import ConfigError
 from da_core.types import TopicPartition
 
+from .conftest import Harnesses
 from .helpers import PARAM, RT, echo_window, param, realtime, rt_row
 
 BAD_VALUES = [
@@ -23,14 +24,14 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize(("value", "reason"), BAD_VALUES)
-def test_bad_record_is_dead_lettered_counted_logged_once_and_committed(
-    value: bytes, reason: str, caplog: pytest.LogCaptureFixture
+async def test_bad_record_is_dead_lettered_counted_logged_once_and_committed(
+    harness: Harnesses, value: bytes, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    h = Harness("load_prediction", echo_window)
+    h = harness("load_prediction", echo_window)
     h.publish(PARAM, param("S1"), partition=0)
     with caplog.at_level(logging.WARNING, logger="da_core.engine"):
         h.publish(RT, value, partition=0)
-        h.run_until_idle()
+        await h.run_until_idle()
     (dead,) = h.dead_letters()
     headers, payload = dead
     assert headers["da.reason"] == reason
@@ -43,25 +44,27 @@ def test_bad_record_is_dead_lettered_counted_logged_once_and_committed(
     assert RT in lines[0].getMessage()
     # the service keeps running: a good record after the bad one is processed
     h.publish(RT, realtime("S1", 1, 5.0), partition=0)
-    h.run_until_idle()
+    await h.run_until_idle()
     assert [r["station_id"] for r in h.results()] == ["S1"]
     h.advance(10)
-    h.run_until_idle()
+    await h.run_until_idle()
     assert h.committed()[TopicPartition(RT, 0)] == 2
 
 
-def test_field_of_wrong_type_or_nan_is_missing_and_the_rest_is_used() -> None:
+async def test_field_of_wrong_type_or_nan_is_missing_and_the_rest_is_used(
+    harness: Harnesses,
+) -> None:
     seen: list[dict[str, Any]] = []
 
     def model(sid: str, inp: dict[str, Any]) -> None:
         seen.append(inp)
 
-    h = Harness("load_prediction", model)
+    h = harness("load_prediction", model)
     h.publish(PARAM, param("S1"), partition=0)
     row = rt_row("S1", 0, 3.0)
     row["outputPowerPerStationMax"] = "lots"
     h.publish(RT, b'{"realTimeData": [' + _json(row).replace(b"3.0,", b"NaN,", 1) + b"]}")
-    h.run_until_idle()
+    await h.run_until_idle()
     assert seen, "the record's good fields still make a run"
     inp = seen[-1]
     assert inp["outputPowerPerStationMax"] is None
@@ -71,7 +74,9 @@ def test_field_of_wrong_type_or_nan_is_missing_and_the_rest_is_used() -> None:
     assert h.dead_letters() == []
 
 
-def test_callback_that_raises_is_counted_and_retried_without_killing_the_service() -> None:
+async def test_callback_that_raises_is_counted_and_retried_without_killing_the_service(
+    harness: Harnesses,
+) -> None:
     calls: list[str] = []
 
     def flaky(sid: str, inp: dict[str, Any]) -> dict[str, Any]:
@@ -80,31 +85,31 @@ def test_callback_that_raises_is_counted_and_retried_without_killing_the_service
             raise RuntimeError("model crashed")
         return {"ok": True}
 
-    h = Harness("load_prediction", flaky)
+    h = harness("load_prediction", flaky)
     h.publish(PARAM, param("S1"))
     h.publish(RT, realtime("S1", 0, 1.0))
-    h.run_until_idle()
+    await h.run_until_idle()
     assert h.engine.stats.runs_failed == {"RuntimeError": 1}
     assert h.service.get_station_status()["S1"]["errors"] == 1
     h.advance(1.5)  # the retry delay
-    h.run_until_idle()
+    await h.run_until_idle()
     assert calls == ["S1", "S1"]
     assert [r["station_id"] for r in h.results()] == ["S1"]
 
 
-def test_offset_out_of_range_resets_per_policy_and_is_logged(
-    caplog: pytest.LogCaptureFixture,
+async def test_offset_out_of_range_resets_per_policy_and_is_logged(
+    harness: Harnesses, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = {"modules": {"load_prediction": {"required_topics": [RT]}}}
-    h1 = Harness("load_prediction", echo_window, group_id="g-oor", config=cfg)
+    h1 = harness("load_prediction", echo_window, group_id="g-oor", config=cfg)
     h1.publish(PARAM, param("S1"), partition=0)
     h1.publish(RT, realtime("S1", 0, 1.0), partition=0)
-    h1.run_until_idle()
-    h1.stop()  # commits RT[0] at 1
+    await h1.run_until_idle()
+    await h1.stop()  # commits RT[0] at 1
     for hour in range(1, 4):
         h1.publish(RT, realtime("S1", hour, 10.0 + hour), partition=0)
     h1.broker.delete_records_before(TopicPartition(RT, 0), 3)  # offsets 1, 2 are gone
-    h2 = Harness(
+    h2 = harness(
         "load_prediction",
         echo_window,
         broker=h1.broker,
@@ -113,7 +118,7 @@ def test_offset_out_of_range_resets_per_policy_and_is_logged(
         config=cfg,
     )
     with caplog.at_level(logging.WARNING):
-        h2.run_until_idle()
+        await h2.run_until_idle()
     lines = [r.getMessage() for r in caplog.records if "out of range" in r.getMessage()]
     assert lines
     assert "g-oor" in lines[0]

@@ -1,22 +1,24 @@
 """Station routing on the in-memory bus: several instances of one module keep each station's
-data on one instance (rekey), and ``direct`` refuses to share a group (SPEC §8)."""
+data on one instance (rekey), and ``direct`` refuses to share a group (SPEC §8); over both
+runner shells (the ``harness`` fixture, ``tests/unit/app/conftest.py``)."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
 
 from da_adapters.memory import ManualClock, MemoryBroker
 from da_app.settings import Settings
-from da_app.testing import Harness
 from da_core.errors import ConfigError
 from da_core.types import TopicPartition
+from tests.support.waiting import async_wait_for
 
+from .conftest import Harnesses
 from .helpers import PARAM, RT, param, rt_row
+from .shells import AnyHarness, step_until
 
 GROUP = "lp-group"
 STATIONS = [f"S{i:02d}" for i in range(20)]
@@ -49,14 +51,15 @@ def echo(sid: str, inp: dict[str, Any]) -> dict[str, Any]:
 
 
 def _harness(
+    harness: Harnesses,
     broker: MemoryBroker,
     clock: ManualClock,
     served: Served,
     name: str,
     routing: str,
     config: dict[str, Any] | None = None,
-) -> Harness:
-    return Harness(
+) -> AnyHarness:
+    return harness(
         "load_prediction",
         echo,
         result_handler=served.handler(name),
@@ -68,23 +71,24 @@ def _harness(
     )
 
 
-def settle(*harnesses: Harness, timeout: float = 20.0) -> None:
-    """Step every instance in turn until none has anything left to do."""
-    deadline = time.monotonic() + timeout
+async def settle(*harnesses: AnyHarness, timeout: float = 20.0) -> None:
+    """Step every instance in turn until none has had anything to do for three rounds."""
     quiet = 0
     for h in harnesses:
         h.runner.core.request_global_refresh()  # global topics created since the last settle
-    while time.monotonic() < deadline:
+
+    async def round_is_quiet() -> bool:
+        nonlocal quiet
         activity = 0
         for h in harnesses:
-            activity += h.runner.step()
-        if activity == 0 and all(h.runner.quiescent() and h._caught_up() for h in harnesses):
-            quiet += 1
-            if quiet >= 3:
-                return
-        else:
-            quiet = 0
-    raise TimeoutError("instances did not settle")
+            activity += await h.step()
+        idle = activity == 0
+        for h in harnesses:
+            idle = idle and h.runner.quiescent() and await h.caught_up()
+        quiet = quiet + 1 if idle else 0
+        return quiet >= 3
+
+    await async_wait_for(round_is_quiet, timeout, what="the instances to settle", interval=0)
 
 
 @pytest.fixture
@@ -96,21 +100,21 @@ def bus() -> tuple[MemoryBroker, ManualClock]:
     return broker, clock
 
 
-def test_two_rekey_instances_split_multi_station_topics_by_station(
-    bus: tuple[MemoryBroker, ManualClock],
+async def test_two_rekey_instances_split_multi_station_topics_by_station(
+    harness: Harnesses, bus: tuple[MemoryBroker, ManualClock]
 ) -> None:
     broker, clock = bus
     served = Served()
-    a = _harness(broker, clock, served, "a", "rekey")
-    b = _harness(broker, clock, served, "b", "rekey")
-    settle(a, b)
+    a = _harness(harness, broker, clock, served, "a", "rekey")
+    b = _harness(harness, broker, clock, served, "b", "rekey")
+    await settle(a, b)
     internal = a.engine.internal_topics[RT]
     assert broker.partition_count(internal) == 4  # the largest source count
     # every message carries many stations; keys say nothing about them
     broker.produce(PARAM, as_json(param(*STATIONS)))
     for hour in range(3):
         broker.produce(RT, as_json(_many(hour, STATIONS, 100.0 * (hour + 1))))
-    settle(a, b)
+    await settle(a, b)
 
     assert served.by["a"] | served.by["b"] == set(STATIONS)
     assert served.by["a"]
@@ -123,58 +127,65 @@ def test_two_rekey_instances_split_multi_station_topics_by_station(
         assert h.engine.stats.records_forwarded > 0
 
 
-def test_a_crashed_rekey_instance_hands_its_stations_over_without_losing_input(
-    bus: tuple[MemoryBroker, ManualClock],
+async def test_a_crashed_rekey_instance_hands_its_stations_over_without_losing_input(
+    harness: Harnesses, bus: tuple[MemoryBroker, ManualClock]
 ) -> None:
     broker, clock = bus
     served = Served()
     # Readiness on REALTIME alone: windows live in memory, so the new owner of a station has
     # only what was not committed yet (parameters sent once are a cold-start matter).
     cfg = {"modules": {"load_prediction": {"required_topics": [RT]}}}
-    a = _harness(broker, clock, served, "a", "rekey", cfg)
-    b = _harness(broker, clock, served, "b", "rekey", cfg)
-    settle(a, b)
+    a = _harness(harness, broker, clock, served, "a", "rekey", cfg)
+    b = _harness(harness, broker, clock, served, "b", "rekey", cfg)
+    await settle(a, b)
     broker.produce(RT, as_json(_many(0, STATIONS, 100.0)))
-    settle(a, b)
+    await settle(a, b)
     first_a = set(served.by["a"])
     broker.produce(RT, as_json(_many(1, STATIONS, 200.0)))
-    a.step()  # a reads part of the new data (maybe forwards it) and dies before finishing
-    a.crash()
+    await a.step()  # a reads part of the new data (maybe forwards it) and dies before finishing
+    await a.crash()
     clock.advance(1)
-    settle(b)
+    await settle(b)
     assert served.by["b"] >= first_a  # b took a's stations over
     for i, s in enumerate(STATIONS):
         assert 200.0 + i in served.values[s], s  # nothing read by a before its crash is lost
 
 
-def test_direct_routing_refuses_to_share_a_group(bus: tuple[MemoryBroker, ManualClock]) -> None:
-    broker, clock = bus
-    served = Served()
-    a = _harness(broker, clock, served, "a", "direct")
-    settle(a)
-    assert a.runner.stats.refused is None  # alone it holds every partition
-    b = _harness(broker, clock, served, "b", "direct")
-    for _ in range(20):
-        a.step()
-        b.step()
-    refused = [h for h in (a, b) if h.runner.stats.refused is not None]
-    assert refused
-    problem = refused[0].runner.stats.refused
-    assert problem is not None
-    assert "station_routing: rekey" in problem
-    assert GROUP in problem
-    assert not refused[0].runner.alive
-
-
-def test_single_direct_instance_reads_sources_without_internal_topics(
-    bus: tuple[MemoryBroker, ManualClock],
+async def test_direct_routing_refuses_to_share_a_group(
+    harness: Harnesses, bus: tuple[MemoryBroker, ManualClock]
 ) -> None:
     broker, clock = bus
     served = Served()
-    a = _harness(broker, clock, served, "a", "direct")
+    a = _harness(harness, broker, clock, served, "a", "direct")
+    await settle(a)
+    assert a.runner.stats.refused is None  # alone it holds every partition
+    b = _harness(harness, broker, clock, served, "b", "direct")
+
+    def refused() -> list[AnyHarness]:
+        return [h for h in (a, b) if h.runner.stats.refused is not None]
+
+    async def both_stepped() -> bool:
+        await b.step()
+        return bool(refused())
+
+    await step_until(a, both_stepped, what="an instance to refuse the shared group")
+    (first, *_) = refused()
+    problem = first.runner.stats.refused
+    assert problem is not None
+    assert "station_routing: rekey" in problem
+    assert GROUP in problem
+    assert not first.runner.alive
+
+
+async def test_single_direct_instance_reads_sources_without_internal_topics(
+    harness: Harnesses, bus: tuple[MemoryBroker, ManualClock]
+) -> None:
+    broker, clock = bus
+    served = Served()
+    a = _harness(harness, broker, clock, served, "a", "direct")
     broker.produce(PARAM, as_json(param("S1", "S2")))
     broker.produce(RT, as_json(_many(0, ["S1", "S2"], 5.0)))
-    settle(a)
+    await settle(a)
     assert served.by["a"] == {"S1", "S2"}
     assert not any(t.endswith(".by-station") for t in broker.topics())
     status = a.service.get_service_status()
@@ -185,17 +196,17 @@ def test_single_direct_instance_reads_sources_without_internal_topics(
     )
 
 
-def test_rekey_commits_sources_once_forwarded_and_internal_topics_once_uploaded(
-    bus: tuple[MemoryBroker, ManualClock],
+async def test_rekey_commits_sources_once_forwarded_and_internal_topics_once_uploaded(
+    harness: Harnesses, bus: tuple[MemoryBroker, ManualClock]
 ) -> None:
     broker, clock = bus
     served = Served()
-    a = _harness(broker, clock, served, "a", "rekey")
+    a = _harness(harness, broker, clock, served, "a", "rekey")
     broker.produce(PARAM, as_json(param("S1", "S2")), partition=0)
     broker.produce(RT, as_json(_many(0, ["S1", "S2"], 5.0)), partition=0)
-    settle(a)
+    await settle(a)
     clock.advance(10)  # the commit interval
-    settle(a)
+    await settle(a)
     committed = a.committed()
     assert committed[TopicPartition(PARAM, 0)] == 1
     assert committed[TopicPartition(RT, 0)] == 1

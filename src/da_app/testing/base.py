@@ -1,40 +1,38 @@
-"""A test harness for model authors: a service on the in-memory bus, no Kafka needed.
+"""What both harnesses share: the service on a private in-memory broker with a manual clock,
+publishing, reading what the service published, and the test for "nothing left to do".
 
-    from da_app.testing import Harness
-
-    def my_model(station_id, module_input):
-        return {"load": module_input["outputPowerPerStationAvg"]}
-
-    h = Harness("load_prediction", my_model)
-    h.publish_sample("SCHEDULE-STATION-PARAM")          # payloads from spec/samples, or your own
-    h.publish("SCHEDULE-STATION-REALTIME-DATA", {"realTimeData": [...]})
-    h.run_until_idle()
-    results = h.results()                                # what the module published
-    h.advance(5)                                         # move the manual clock (batch timeouts)
-
-The harness drives the service's runner step by step on the calling thread (callbacks still
-run in the worker pool), so tests are deterministic and never sleep.
+Only the driving differs between the sync ``Harness`` and the ``AsyncHarness`` (plain calls
+or coroutines); everything here is a plain call on either, between two steps.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from da_adapters.memory import ManualClock, MemoryBroker
-from da_app.runtime import BatchUploadHandler, Callback, ResultHandler, SyncRunner
-from da_app.services import DataAnalysisService
-from da_core.types import TopicPartition
+from da_app.runtime import BatchUploadHandler, Callback, ResultHandler
+from da_app.runtime.shell import Shell
+from da_app.service_base import _ServiceBase
+from da_core.engine import Engine
+from da_core.types import PartitionLag, TopicPartition
 
-SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 """Copies of the spec's sample payloads (one per topic), shipped with the package."""
 
+S = TypeVar("S", bound=_ServiceBase)
+R = TypeVar("R", bound=Shell[Any, Any])
 
-class Harness:
-    """One module's service on a private in-memory broker with a manual clock."""
+Callables = tuple[Callback, ResultHandler | None, BatchUploadHandler | None]
+"""The user's callback, result handler and batch upload handler, as ``build_runner`` takes them."""
+
+
+class HarnessBase(Generic[S, R]):
+    """One module's service (``S``) and its runner (``R``), built but not driven: subclasses
+    build them (``_build``) and drive the runner."""
 
     def __init__(
         self,
@@ -51,7 +49,7 @@ class Harness:
     ) -> None:
         self.clock = clock or ManualClock()
         self.broker = broker or MemoryBroker(self.clock)
-        self.service = DataAnalysisService(
+        service_kwargs.update(
             module_name=module,
             config=dict(config or {}),
             adapter="memory",
@@ -59,16 +57,19 @@ class Harness:
             clock=self.clock,
             group_id=group_id or f"test-{module}",
             auto_offset_reset="earliest",
-            **service_kwargs,
         )
-        self.runner: SyncRunner = self.service.build_runner(
-            callback, result_handler, batch_upload_handler
-        )
-        self.runner.subscribe()
+        self.service: S
+        self.runner: R
+        callables = (callback, result_handler, batch_upload_handler)
+        self.service, self.runner = self._build(service_kwargs, callables)
         self.service.started_at = self.clock.time()
 
+    def _build(self, service_kwargs: dict[str, Any], callables: Callables) -> tuple[S, R]:
+        """The service (built from ``service_kwargs``) and its runner (``build_runner``)."""
+        raise NotImplementedError
+
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         return self.service.engine
 
     # ------------------------------------------------------------------ input
@@ -94,56 +95,31 @@ class Harness:
         return payload
 
     def advance(self, seconds: float) -> None:
+        """Move the manual clock (batch timeouts, commit intervals, retry backoffs)."""
         self.clock.advance(seconds)
 
-    # ------------------------------------------------------------------ driving
+    # ------------------------------------------------------------------ settling
 
-    def step(self) -> int:
-        return self.runner.step()
+    def _settling(self, timeout: float) -> Settling:
+        """A new ``Settling`` for ``run_until_idle``; global topics created since the last
+        one are looked up again."""
+        self.runner.core.request_global_refresh()
+        return Settling(timeout)
 
-    def run_until_idle(self, timeout: float = 10.0) -> int:
-        """Step until no record is left to read and no work is in flight; returns steps.
-
-        Open batches whose members all finished complete on their own; batches waiting on a
-        timeout need ``advance`` first. Raises TimeoutError when work is still going on after
-        ``timeout`` wall seconds (a callback that never returns)."""
-        deadline = time.monotonic() + timeout
-        steps = 0
-        quiet = 0
-        self.runner.core.request_global_refresh()  # global topics created since the last settle
-        while time.monotonic() < deadline:
-            activity = self.runner.step()
-            steps += 1
-            if activity == 0 and self.runner.quiescent() and self._caught_up():
-                quiet += 1
-                if quiet >= 2:
-                    return steps
-            else:
-                quiet = 0
-        raise TimeoutError("harness did not become idle")
-
-    def _caught_up(self) -> bool:
+    def _caught_up_with(self, lags: Iterable[PartitionLag]) -> bool:
+        """The consumer holds the partitions the group gave it (no rebalance still being
+        taken up) and has read each of them to its end (``lags``: its ``lag_info()``)."""
         c = self.runner.consumer
         member = getattr(c, "member_id", None)
         wanted = self.broker.group_assignment(self.service.group_id).get(member or "", frozenset())
         if set(c.assignment()) != set(wanted):
-            return False  # a rebalance is still being taken up
-        for lag in c.lag_info():
-            if (
-                lag.high_watermark is not None
-                and lag.position is not None
-                and (lag.position < lag.high_watermark)
-            ):
-                return False
-        return True
-
-    def stop(self) -> None:
-        """Stop as a well-behaved service does: drain, commit, leave the group."""
-        self.runner.stop()
-
-    def crash(self) -> None:
-        """Drop the service without stop(): nothing more is committed."""
-        self.runner.abandon()
+            return False
+        return not any(
+            lag.high_watermark is not None
+            and lag.position is not None
+            and lag.position < lag.high_watermark
+            for lag in lags
+        )
 
     # ------------------------------------------------------------------ output
 
@@ -173,6 +149,33 @@ class Harness:
             for p in range(self.broker.partition_count(t))
         ]
         return self.broker.committed(self.service.group_id, tps)
+
+
+class Settling:
+    """When stepping may end: after ``needed`` quiet steps in a row (a quiet step did
+    nothing and left nothing to do). ``timeout`` is in wall seconds (``time.monotonic``): a
+    callback that never returns keeps the steps busy, and ``settled`` then raises."""
+
+    def __init__(
+        self, timeout: float, needed: int = 2, what: str = "harness did not become idle"
+    ) -> None:
+        self._deadline = time.monotonic() + timeout
+        self._needed = needed
+        self._what = what
+        self._quiet = 0
+        self.steps = 0
+        """Steps noted so far."""
+
+    def settled(self, quiet: bool) -> bool:
+        """Note one step; True once enough quiet ones came in a row. Raises TimeoutError
+        when the deadline has passed before."""
+        self.steps += 1
+        self._quiet = self._quiet + 1 if quiet else 0
+        if self._quiet >= self._needed:
+            return True
+        if time.monotonic() >= self._deadline:
+            raise TimeoutError(self._what)
+        return False
 
 
 def load_sample(topic: str) -> Any:
