@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,26 @@ from da_core.types import TopicPartition
 from .helpers import PARAM, RT, param, rt_row
 
 ROUTINGS = ["direct", "rekey"]
+_OPEN: list[Harness] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_harnesses() -> Iterator[None]:
+    """Every harness a test made is stopped at its teardown (the leak check is strict)."""
+    yield
+    while _OPEN:
+        _OPEN.pop().stop()
 
 
 def harness(routing: str, model: Any = None, **service: Any) -> Harness:
-    return Harness(
+    h = Harness(
         "load_prediction",
         model or echo_station,
         station_routing=routing,
         config={"SERVICE_CONFIG": service} if service else None,
     )
+    _OPEN.append(h)
+    return h
 
 
 def echo_station(sid: str, inp: dict[str, Any]) -> dict[str, Any]:
