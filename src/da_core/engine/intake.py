@@ -103,6 +103,17 @@ class Intake:
                 self._dep_by_topic[internal] = dep
         self.internal_topics = {s: i for s, (_, i) in self._routed.items()}
 
+    def route(self, topic: str) -> tuple[TopicConfig, str | None] | None:
+        """What a record of ``topic`` is applied as: ``(config, None)`` for an input (or, in
+        rekey routing, an internal station-keyed) topic, ``(envelope, dependency)`` for a
+        dependency's output; None for a source topic of rekey routing (split, never applied)
+        and for topics this module does not read. Used by ``restore.Restorer``."""
+        cfg = self._by_topic.get(topic)
+        if cfg is not None:
+            return cfg, None
+        dep = self._dep_by_topic.get(topic)
+        return None if dep is None else (self._envelope, dep)
+
     def ingest(self, records: Sequence[Record], tracked: bool) -> set[str]:
         """Apply ``records``; returns the ids of the stations they changed. ``tracked`` False:
         read outside the group (global topics read in full), applied but never committed."""
