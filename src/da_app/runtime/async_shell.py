@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from da_app.runtime import actions as a
 from da_app.runtime.callbacks import BatchUploadHandler, Callback, ResultHandler, call_async
 from da_app.runtime.core import LoopOptions, Ops
+from da_app.runtime.restore import aperform as restore_io
 from da_app.runtime.shell import (
     Calls,
     CoreListener,
@@ -55,8 +56,11 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         max_concurrency: int = 64,
         max_workers: int = 32,
         global_consumer: AsyncConsumer | None = None,
+        restore_consumer: AsyncConsumer | None = None,
         **options: Unpack[LoopOptions],
     ) -> None:
+        self.restore_consumer = restore_consumer
+        """Replays partitions outside the group before they go live (None: no restore)."""
         self._bind(
             engine,
             clock,
@@ -64,6 +68,7 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
             (callback, result_handler, batch_upload_handler),
             max_runs=max_concurrency,
             max_forwards_in_flight=ASYNC_FORWARDS_IN_FLIGHT,
+            restore_reader=restore_consumer is not None,
             **options,
         )
         self.max_concurrency = max_concurrency
@@ -94,6 +99,8 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
             await self.global_consumer.start()
         else:
             self.global_consumer = None
+        if self.restore_consumer is not None:
+            await self.restore_consumer.start()
         self.core.global_reader = self.global_consumer is not None
         await self._drive(self.core.subscribe())
 
@@ -143,6 +150,8 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         for t in list(self._tasks):
             t.cancel()
         await self.consumer.close()
+        if self.restore_consumer is not None:
+            await self.restore_consumer.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self.stopped is not None:
             self.stopped.set()
@@ -171,6 +180,8 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         await self.consumer.close()
         if self.global_consumer is not None:
             await self.global_consumer.close()
+        if self.restore_consumer is not None:
+            await self.restore_consumer.close()
         await self.producer.flush(5.0)
         await self.producer.close()
         self._executor.shutdown(wait=False)
@@ -221,6 +232,9 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
                     await asyncio.wait_for(self._stop.wait(), seconds)
             case a.RequestStop():
                 self.request_stop()
+            case a.RestoreFacts() | a.RestoreRead():
+                assert self.restore_consumer is not None
+                return await restore_io(c, self.restore_consumer, op)
         return None
 
     async def _collect(self, seconds: float) -> list[a.Completion]:

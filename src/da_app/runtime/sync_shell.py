@@ -28,6 +28,7 @@ from da_app.runtime.callbacks import (
     is_async_callable,
 )
 from da_app.runtime.core import LoopOptions, Ops
+from da_app.runtime.restore import perform as restore_io
 from da_core.engine import Engine
 from da_core.ports import Clock, Consumer, Producer
 from da_core.types import DeliveryReport, OutboundRecord
@@ -53,9 +54,12 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
         result_handler: ResultHandler | None = None,
         batch_upload_handler: BatchUploadHandler | None = None,
         global_consumer: Consumer | None = None,
+        restore_consumer: Consumer | None = None,
         **options: Unpack[LoopOptions],
     ) -> None:
         self.max_workers = max_workers
+        self.restore_consumer = restore_consumer
+        """Replays partitions outside the group before they go live (None: no restore)."""
         self._bind(
             engine,
             clock,
@@ -63,6 +67,7 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             (callback, result_handler, batch_upload_handler),
             max_runs=max_workers,
             global_reader=global_consumer is not None,
+            restore_reader=restore_consumer is not None,
             **options,
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="da-worker")
@@ -133,6 +138,8 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             self._thread.join(10)
         try:
             self.consumer.close()
+            if self.restore_consumer is not None:
+                self.restore_consumer.close()
         finally:
             self._close_workers(wait=False)
             self.stopped.set()
@@ -166,6 +173,8 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
                 log.error("consumer close failed: %s", exc)
             if self.global_consumer is not None:
                 self.global_consumer.close()
+            if self.restore_consumer is not None:
+                self.restore_consumer.close()
             remaining = self.producer.flush(5.0)
             if remaining:
                 log.warning("stop: %d produced records without delivery report", remaining)
@@ -218,6 +227,9 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
                 self._stop.wait(seconds)
             case a.RequestStop():
                 self._stop.set()
+            case a.RestoreFacts() | a.RestoreRead():
+                assert self.restore_consumer is not None
+                return restore_io(c, self.restore_consumer, op)
         return None
 
     def _collect(self, seconds: float) -> list[a.Completion]:
