@@ -104,8 +104,7 @@ class RestorePhase:
         """Partitions new to this member (not handed back with their state kept)."""
         if not self.enabled:
             return
-        if self._topics is None:
-            self._topics = restore_topics(self.engine)
+        self._topics = restore_topics(self.engine)  # a reload may have changed them
         new = [tp for tp in partitions if tp.topic in self._topics and tp not in self._session]
         if not new:
             return
