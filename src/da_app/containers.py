@@ -112,7 +112,7 @@ def build_sync_runner(
     batch_upload_handler: BatchUploadHandler | None = None,
 ) -> SyncRunner:
     """A runner with fresh clients (a second consumer only when the module reads global
-    topics)."""
+    topics; a restore reader outside the group, ``da_app.runtime.restore``)."""
     return SyncRunner(
         engine,
         clients.consumer(),
@@ -126,6 +126,7 @@ def build_sync_runner(
         max_poll_records=options.max_poll_records,
         drain_timeout=options.drain_timeout,
         global_consumer=clients.consumer() if engine.global_topics else None,
+        restore_consumer=clients.consumer(),
         multi_consumer_mode=options.multi_consumer_mode,
     )
 
@@ -154,6 +155,7 @@ def build_async_runner(
         max_poll_records=options.max_poll_records,
         drain_timeout=options.drain_timeout,
         global_consumer=clients.consumer() if engine.global_topics else None,
+        restore_consumer=clients.consumer(),
         multi_consumer_mode=options.multi_consumer_mode,
     )
 

@@ -6,8 +6,10 @@ document of one service, computed from values the services hand over.
   the Kubernetes liveness probe restarts the pod; it never waits for the loop.
 * Readiness (``/ready``): alive, the consumer is subscribed and its last poll succeeded, the
   producer is open, and uploads have not been failing for longer than
-  ``ready_upload_failing_seconds``. A member that owns no partition (more instances than
-  partitions) is still ready: gating on a non-empty assignment would stall rolling updates.
+  ``ready_upload_failing_seconds``, and no restore of assigned partitions is running
+  ("restoring n/m partitions": windows are rebuilt before stations run). A member that
+  owns no partition (more instances than partitions) is still ready: gating on a non-empty
+  assignment would stall rolling updates.
 * Status (``/status``): the guide's ``get_service_status()`` and ``get_station_status()``,
   consumer lag per topic and partition, recent throughput and both probe results.
 
@@ -73,6 +75,8 @@ class ProbeInput:
     stuck_seconds: float
     upload_failing_seconds: float
     stopped: bool = False
+    restoring: str | None = None
+    """``restoring n/m partitions`` while the restore phase runs (``da_app.runtime.restore``)."""
 
 
 @attrs.frozen
@@ -160,6 +164,8 @@ def readiness(p: ProbeInput, assignment: Sequence[Any] = ()) -> Probe:
             reasons.append(f"consumer not connected: {p.last_poll_error or 'not started'}")
         if not p.producer_alive:
             reasons.append("producer not connected")
+        if p.restoring:
+            reasons.append(p.restoring)
     failing_for = None if p.upload_failing_since is None else p.now - p.upload_failing_since
     if failing_for is not None and failing_for > p.upload_failing_seconds:
         reasons.append(

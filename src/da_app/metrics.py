@@ -42,6 +42,7 @@ counters still are), and ``data_analysis_healthy`` says why.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import resource
 import sys
@@ -225,6 +226,7 @@ class ServiceCollector(Collector):
             for topic, n in sorted(dict(rstats.missing_topic_runs).items()):
                 missing_runs.add_metric([topic], n)
             yield missing_runs
+            yield from _restore_metrics(rstats)
         live, ready = svc.liveness(), svc.readiness()
         yield _gauge("data_analysis_healthy", "1 while /health answers 200", int(live.ok))
         yield _gauge("data_analysis_ready", "1 while /ready answers 200", int(ready.ok))
@@ -302,6 +304,33 @@ def _intake_metrics(stats: EngineStats) -> Iterator[Metric]:
         "data_analysis_bad_fields_total",
         "Fields dropped as missing (wrong type, NaN...)",
         stats.bad_fields,
+    )
+
+
+def _restore_metrics(rstats: RunnerStats) -> Iterator[Metric]:
+    """The restore phase's figures (``da_app.runtime.restore``) and the time to first run."""
+    yield _counter(
+        "data_analysis_restore_records_total",
+        "Records replayed into station windows before going live",
+        rstats.restore_records,
+    )
+    yield _gauge(
+        "data_analysis_restore_seconds",
+        "Seconds the last finished restore took (NaN before one finished)",
+        math.nan if rstats.restore_seconds is None else rstats.restore_seconds,
+    )
+    parts = GaugeMetricFamily(
+        "data_analysis_restore_partitions",
+        "Partitions of the current (or last) restore, by state",
+        labels=["state"],
+    )
+    parts.add_metric(["restored"], rstats.restore_done)
+    parts.add_metric(["restoring"], rstats.restore_total - rstats.restore_done)
+    yield parts
+    yield _gauge(
+        "data_analysis_first_run_seconds",
+        "Seconds from the service's start to its first station run (NaN before it)",
+        math.nan if rstats.first_run_seconds is None else rstats.first_run_seconds,
     )
 
 

@@ -257,6 +257,7 @@ class _ServiceBase:
             stuck_seconds=svc.health_stuck_seconds,
             upload_failing_seconds=svc.ready_upload_failing_seconds,
             stopped=self._stopped,
+            restoring=stats.restore_progress() if stats else None,
         )
 
     def _ensure_logging(self) -> None:

@@ -63,6 +63,9 @@ class TopicConfig:
       once such as station parameters).
     * ``freshness_seconds``: a per-topic limit past which the topic counts as stale even when
       it has not expired (``None``: only ``data_expire_seconds`` applies).
+    * ``optional``: a station may lack this topic for good (a device it does not have, events
+      it may never send): the default readiness rule does not wait for it (it shows in
+      ``_data_quality.missing_topics`` instead). An explicit ``required_topics`` still may.
     """
 
     name: str
@@ -94,6 +97,7 @@ class TopicConfig:
     max_items: int = 10_000
     max_array_len: int = 100_000
     snapshot_grace_seconds: float = 1.0
+    optional: bool = False
 
     @property
     def structure_key(self) -> str:
@@ -108,7 +112,8 @@ class TopicConfig:
 
 @attrs.frozen(slots=True)
 class ReadinessRule:
-    """When a station first runs. ``required_topics`` None means every non-global input topic;
+    """When a station first runs. ``required_topics`` None means every non-global input topic
+    that is not ``optional``;
     ``min_ratio`` (0..1), when set, instead asks that share of input topics to be available.
     Dependencies are optional unless listed in ``required_dependencies``."""
 

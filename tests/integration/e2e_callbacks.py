@@ -8,3 +8,12 @@ from typing import Any
 def echo_window(station_id: str, module_input: dict[str, Any]) -> dict[str, Any]:
     """Returns every value of the REALTIME window, so tests can check each input is reflected."""
     return {"window": [v for v in module_input["outputPowerPerStationAvg_window"] if v]}
+
+
+def echo_params(station_id: str, module_input: dict[str, Any]) -> dict[str, Any]:
+    """The REALTIME window's values and the station's grid capacity (its parameters): the
+    restore tests check both survive a restart."""
+    return {
+        "window": [v for v in module_input["outputPowerPerStationAvg_window"] if v],
+        "grid": module_input.get("gridCapacity"),
+    }

@@ -8,6 +8,7 @@ wait). Every value is plain data: no thread, task or client handle crosses this 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -243,6 +244,32 @@ class Sleep:
 
 
 @attrs.frozen
+class RestoreFacts:
+    """What a restore plan needs (``da_app.runtime.restore``). Answer: ``(committed,
+    watermarks, offsets)``: the group's committed offsets of ``partitions`` (the group
+    consumer), their ``(low, high)`` watermarks and ``offsets_for_times(times)`` (the
+    restore reader)."""
+
+    partitions: tuple[TopicPartition, ...]
+    times: Mapping[TopicPartition, float]
+    committed: bool = True
+    """False: the committed offsets are not asked (answered as ``{}``)."""
+
+
+@attrs.frozen
+class RestoreRead:
+    """On the restore reader (outside the group): ``assign_at(assign)``, ``unassign``, then,
+    when ``reading`` is not empty, one poll of up to ``max_records`` waiting at most
+    ``timeout`` seconds. Answer: ``(records, {tp: position(tp) for tp in reading})``."""
+
+    assign: Mapping[TopicPartition, int]
+    unassign: tuple[TopicPartition, ...]
+    reading: tuple[TopicPartition, ...]
+    max_records: int
+    timeout: float
+
+
+@attrs.frozen
 class RequestStop:
     """Stop the loop after this iteration (the runner refuses to go on). Answer: None."""
 
@@ -260,5 +287,7 @@ Op = (
     | Wait
     | Sleep
     | RequestStop
+    | RestoreFacts
+    | RestoreRead
 )
 """Every I/O operation a shell performs for the core."""

@@ -20,6 +20,7 @@ from da_app.runtime import deliveries as dv
 from da_app.runtime import programs as pg
 from da_app.runtime.callbacks import BatchUploadHandler, Callback, ResultHandler, call_async
 from da_app.runtime.core import LoopOptions, Ops
+from da_app.runtime.restore import aperform as restore_io
 from da_app.runtime.shell import Shell
 from da_core.engine import Engine
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
@@ -49,8 +50,11 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         max_concurrency: int = 64,
         max_workers: int = 32,
         global_consumer: AsyncConsumer | None = None,
+        restore_consumer: AsyncConsumer | None = None,
         **options: Unpack[LoopOptions],
     ) -> None:
+        self.restore_consumer = restore_consumer
+        """Replays partitions outside the group before they go live (None: no restore)."""
         self._bind(
             engine,
             clock,
@@ -58,6 +62,7 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
             (callback, result_handler, batch_upload_handler),
             max_runs=max_concurrency,
             max_forwards_in_flight=ASYNC_FORWARDS_IN_FLIGHT,
+            restore_reader=restore_consumer is not None,
             **options,
         )
         self.max_concurrency = max_concurrency
@@ -86,6 +91,8 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
             await self.global_consumer.start()
         else:
             self.global_consumer = None
+        if self.restore_consumer is not None:
+            await self.restore_consumer.start()
         self.core.global_reader = self.global_consumer is not None
         await self._drive(self.core.subscribe())
 
@@ -135,6 +142,8 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         for t in list(self._tasks):
             t.cancel()
         await self.consumer.close()
+        if self.restore_consumer is not None:
+            await self.restore_consumer.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self.stopped is not None:
             self.stopped.set()
@@ -163,6 +172,8 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         await self.consumer.close()
         if self.global_consumer is not None:
             await self.global_consumer.close()
+        if self.restore_consumer is not None:
+            await self.restore_consumer.close()
         await self.producer.flush(5.0)
         await self.producer.close()
         self._executor.shutdown(wait=False)
@@ -188,6 +199,9 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
                     await asyncio.wait_for(self._stop.wait(), seconds)
             case a.RequestStop():
                 self.request_stop()
+            case a.RestoreFacts() | a.RestoreRead():
+                assert self.restore_consumer is not None
+                return await restore_io(self.consumer, self.restore_consumer, op)
             case _:
                 calls = pg.port_calls(op, self.consumer, self.global_consumer, self._listener)
                 return await pg.drive_async(calls, pg.call_awaiting)

@@ -53,6 +53,7 @@ from da_app.runtime.actions import (
 from da_app.runtime.flow import FlowControl
 from da_app.runtime.rebalance import RebalanceBook
 from da_app.runtime.rebalance import refuse as refuse
+from da_app.runtime.restore import RestorePhase
 from da_app.runtime.stats import RunnerStats
 from da_app.runtime.subscription import GLOBAL_REFRESH_SECONDS as GLOBAL_REFRESH_SECONDS
 from da_app.runtime.subscription import GlobalTopics, prepare_routing
@@ -110,6 +111,7 @@ class LoopCore:
         multi_consumer_mode: bool = False,
         global_reader: bool = False,
         custom_upload: bool = False,
+        restore_reader: bool = False,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -128,7 +130,9 @@ class LoopCore:
         self.custom_upload = custom_upload
         self.flow = FlowControl(max_poll_records, multi_consumer_mode)
         self.rebalance = RebalanceBook(engine.next_to_track)
-        self.stats = RunnerStats()
+        self.stats = RunnerStats(created_at=clock.time())
+        # restore_reader: the shell can replay outside the group (da_app.runtime.restore)
+        self.restore = RestorePhase(engine, clock, self.stats, enabled=restore_reader)
         self.subscribed = False
         self._runs = 0
         self._uploads = UploadParts()
@@ -156,7 +160,7 @@ class LoopCore:
         """Nothing can happen until records arrive or time passes: no run queued or in
         flight, nothing awaiting its answer, no record buffered by the fair intake (uploads
         and shares waiting for a retry backoff may remain)."""
-        return not (self.engine.runnable or self.in_flight or self.flow.backlog)
+        return not (self.engine.runnable or self.in_flight or self.flow.backlog or self.restore.due)
 
     def group_topics(self) -> tuple[str, ...]:
         eng = self.engine
@@ -175,6 +179,7 @@ class LoopCore:
             n += 1
             if isinstance(item, RunDone):
                 self._runs -= 1
+                self.restore.run_done()
                 self.stats.run_finished(item.seconds, item.run.module_input)
                 self.stats.result_handler_errors += item.handler_failed
                 eng.finish_run(item.run, now, result=item.result, error=item.error)
@@ -206,6 +211,7 @@ class LoopCore:
         if self.rebalance.colocation_due:
             yield from self.check_colocation()
         activity += self.ingest(records)
+        activity += yield from self.restore.step(self.ingest)
         if self.global_reader:
             if self.global_refresh_due():
                 yield from self.refresh_globals()
@@ -221,7 +227,7 @@ class LoopCore:
         when there is work to do now, briefly while work is in flight."""
         eng = self.engine
         self._busy = bool(activity or self._runs or eng.has_work)
-        if activity or eng.runnable or self.flow.backlog:
+        if activity or eng.runnable or self.flow.backlog or self.restore.active:
             timeout = 0.0
         else:
             timeout = BUSY_WAIT if self._busy else self.poll_timeout
@@ -236,6 +242,7 @@ class LoopCore:
                 eng.pending_forwards,
             )
         pause, resume = self.flow.plan(assignment, pause_all=over)
+        pause, resume = self.restore.adjust(pause, resume, self.flow.paused)
         return PollPlan(timeout, self.flow.poll_size(len(eng.topics)), pause, resume)
 
     def poll_failed(self, exc: BaseException) -> float:
@@ -248,15 +255,15 @@ class LoopCore:
 
     def ingest(self, records: list[Record]) -> int:
         """Group records: replays skipped, fair admission, then the engine."""
-        records = self.flow.admit(self.rebalance.skip_replayed(records))
+        records = self.flow.admit(self.restore.hold(self.rebalance.skip_replayed(records)))
         if records:
             self.stats.records_polled += len(records)
             self.engine.ingest(records, self.clock.time())
         return len(records)
 
     def ingest_global(self, records: list[Record]) -> int:
-        if records:
-            self.engine.ingest(records, self.clock.time(), tracked=False)
+        if live := self.restore.global_records(records):  # re-read: restored silently
+            self.engine.ingest(live, self.clock.time(), tracked=False)
         return len(records)
 
     def take_work(self) -> Work:
@@ -339,10 +346,11 @@ class LoopCore:
     def on_revoked(self, partitions: Sequence[TopicPartition]) -> None:
         """Told by the consumer (inside a poll); the shell then runs ``revoke_due``."""
         self.flow.revoked(partitions)  # the consumer delivers them again
+        self.restore.revoked(partitions)
         self.rebalance.revoked(partitions)
 
     def on_assigned(self, partitions: Sequence[TopicPartition]) -> None:
-        self.rebalance.assigned(partitions)
+        self.restore.assigned(self.rebalance.assigned(partitions))
 
     def revoke_due(self) -> Ops:
         """Drain, commit the final offsets of and forget the partitions due for revoke."""
@@ -396,4 +404,6 @@ class LoopCore:
 
     def refresh_globals(self) -> Ops:
         """Assign every partition of the global topics (new ones too) from the beginning."""
-        return self._globals.refresh(self.engine, self.clock.time(), self.global_reader)
+        new = yield from self._globals.refresh(self.engine, self.clock.time(), self.global_reader)
+        if new:
+            yield from self.restore.globals_assigned(new)

@@ -54,7 +54,9 @@ class RebalanceBook:
         else:
             self._due.extend(partitions)
 
-    def assigned(self, partitions: Sequence[TopicPartition]) -> None:
+    def assigned(self, partitions: Sequence[TopicPartition]) -> list[TopicPartition]:
+        """Take an assignment; returns the partitions new to this member (not handed back
+        with their state kept), which are to be restored."""
         log.info("partitions assigned: %s", ", ".join(map(str, partitions)))
         self.colocation_due = True
         held, self._held = self._held, set()
@@ -65,6 +67,7 @@ class RebalanceBook:
             if nxt is not None:
                 self.skip_below[tp] = nxt
         self._due.extend(ordered(held - back))
+        return [tp for tp in partitions if tp not in back]
 
     def take_due(self) -> list[TopicPartition]:
         """Revoked partitions whose state must now be drained, committed and dropped."""

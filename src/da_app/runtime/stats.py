@@ -150,6 +150,26 @@ class RunnerStats:
     throughput: RateSampler = attrs.field(factory=RateSampler)
     refused: str | None = None
     """Why the runner refused to go on (station co-location broken, ``da_core.routing``)."""
+    created_at: float = 0.0
+    """The service clock's time when the loop was built (the start of "time to first run")."""
+    first_run_seconds: float | None = None
+    """Seconds from ``created_at`` to the first run that came back (None: none yet)."""
+    restoring: bool = False
+    """A restore session is open (``da_app.runtime.restore``): ``/ready`` answers 503."""
+    restore_total: int = 0
+    """Partitions of the current (or last) restore session."""
+    restore_done: int = 0
+    """Partitions of that session restored so far."""
+    restore_records: int = 0
+    """Records replayed into windows since start."""
+    restore_seconds: float | None = None
+    """Seconds the last finished restore session took (service clock)."""
+
+    def restore_progress(self) -> str | None:
+        """``restoring n/m partitions`` while a restore session is open, else None."""
+        if not self.restoring:
+            return None
+        return f"restoring {self.restore_done}/{self.restore_total} partitions"
 
     def run_finished(self, seconds: float, module_input: Mapping[str, Any]) -> None:
         """Account one finished run (on the loop, when its result comes back)."""

@@ -88,12 +88,15 @@ class GlobalTopics:
         due = self._next_refresh
         return due is None or now >= due
 
-    def refresh(self, engine: Engine, now: float, reader: bool) -> Generator[Op, Any, None]:
+    def refresh(
+        self, engine: Engine, now: float, reader: bool
+    ) -> Generator[Op, Any, list[TopicPartition]]:
         """Schedule the next refresh; with a separate ``reader``, assign every partition of
-        the global topics not assigned yet (without one, they come through the group)."""
+        the global topics not assigned yet (without one, they come through the group).
+        Returns the partitions it assigned now."""
         self._next_refresh = now + GLOBAL_REFRESH_SECONDS
         if not reader:
-            return
+            return []
         found: Mapping[str, list[int]] = yield Partitions(engine.global_topics, True)
         new = [
             TopicPartition(t, p)
@@ -104,3 +107,4 @@ class GlobalTopics:
         if new:
             yield Assign(tuple(new))
             self.assigned.update(new)
+        return new

@@ -28,6 +28,7 @@ from da_app.runtime.callbacks import (
 )
 from da_app.runtime.core import LoopOptions, Ops
 from da_app.runtime.deliveries import produce_work
+from da_app.runtime.restore import perform as restore_io
 from da_core.engine import Engine
 from da_core.ports import Clock, Consumer, Producer
 
@@ -52,9 +53,12 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
         result_handler: ResultHandler | None = None,
         batch_upload_handler: BatchUploadHandler | None = None,
         global_consumer: Consumer | None = None,
+        restore_consumer: Consumer | None = None,
         **options: Unpack[LoopOptions],
     ) -> None:
         self.max_workers = max_workers
+        self.restore_consumer = restore_consumer
+        """Replays partitions outside the group before they go live (None: no restore)."""
         self._bind(
             engine,
             clock,
@@ -63,6 +67,7 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             settle=self._revoke_due,
             max_runs=max_workers,
             global_reader=global_consumer is not None,
+            restore_reader=restore_consumer is not None,
             **options,
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="da-worker")
@@ -131,6 +136,8 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             self._thread.join(10)
         try:
             self.consumer.close()
+            if self.restore_consumer is not None:
+                self.restore_consumer.close()
         finally:
             self._close_workers(wait=False)
             self.stopped.set()
@@ -164,6 +171,8 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
                 log.error("consumer close failed: %s", exc)
             if self.global_consumer is not None:
                 self.global_consumer.close()
+            if self.restore_consumer is not None:
+                self.restore_consumer.close()
             remaining = self.producer.flush(5.0)
             if remaining:
                 log.warning("stop: %d produced records without delivery report", remaining)
@@ -192,6 +201,9 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
                 self._stop.wait(seconds)
             case a.RequestStop():
                 self._stop.set()
+            case a.RestoreFacts() | a.RestoreRead():
+                assert self.restore_consumer is not None
+                return restore_io(self.consumer, self.restore_consumer, op)
             case _:
                 calls = pg.port_calls(op, self.consumer, self.global_consumer, self._listener)
                 return pg.drive(calls, pg.call)

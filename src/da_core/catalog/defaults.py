@@ -81,6 +81,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
     ),
     TopicConfig(
         name="SCHEDULE-DEVICE-METER",
+        optional=True,
         field_types={"meterPower": "number", "rmeterLimitPower": "number"},
         fields=("meterPower", "rmeterLimitPower"),
         frequency="every 1-15 s",
@@ -88,6 +89,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
     ),
     TopicConfig(
         name="SCHEDULE-DEVICE-GUN",
+        optional=True,
         field_types={"gunNo": "string_list", "status": "string_list"},
         fields=("gunNo", "status"),
         alias="gun",
@@ -96,6 +98,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
     ),
     TopicConfig(
         name="SCHEDULE-CAR-ORDER",
+        optional=True,
         window="second_snapshot",
         window_size=2,
         field_types={
@@ -171,6 +174,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
     ),
     TopicConfig(
         name="SCHEDULE-DEVICE-ERROR",
+        optional=True,
         field_types=dict.fromkeys(
             ("hostError", "acError", "dcError", "terminalError", "storageError"), "string_list"
         ),
@@ -181,6 +185,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
     ),
     TopicConfig(
         name="SCHEDULE-DEVICE-HOST-DCDC",
+        optional=True,
         window="per_device",
         device_key="hostCode",
         field_types={"dcWorkStatus": "string_list", "dcdcPower": "number_list"},
@@ -190,6 +195,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
     ),
     TopicConfig(
         name="SCHEDULE-DEVICE-HOST-ACDC",
+        optional=True,
         window="per_device",
         device_key="hostCode",
         field_types={"acPower": "number"},
@@ -199,6 +205,7 @@ DEFAULT_TOPICS: tuple[TopicConfig, ...] = (
     ),
     TopicConfig(
         name="SCHEDULE-DEVICE-STORAGE",
+        optional=True,
         window="per_device",
         device_key="storageCode",
         field_types=dict.fromkeys(
@@ -259,6 +266,14 @@ def default_catalog() -> Catalog:
     Slow topics keep their entries longer than the 600 s default of fast telemetry:
     parameters never expire, hourly and 10-minute topics keep two periods, prices 45 days,
     weather two days.
+
+    Readiness (``ReadinessRule`` default): a station runs once it has every input topic
+    that is neither global nor ``optional``. Optional by default: the device topics (METER,
+    GUN, ERROR, HOST-DCDC, HOST-ACDC, STORAGE: a station may not have the device, and ERROR
+    is sent only on change) and CAR-ORDER (no orders while nobody charges); so a station
+    without a storage unit runs normally, its storage listed in
+    ``_data_quality.missing_topics``. ``docs/module-input.md`` lists what each module waits
+    for.
 
     ``customer_mining`` has no reader listed in SPEC §2; by default it reads
     SCHEDULE-CAR-ORDER and SCHEDULE-STATION-PARAM (a module that reads nothing cannot run).

@@ -39,6 +39,7 @@ from da_core.engine.items import (
     Upload,
 )
 from da_core.engine.outbox import Outbox
+from da_core.engine.restore import Restorer
 from da_core.engine.stations import StationData, StationStore
 from da_core.engine.table import StationTable
 from da_core.module_input import ModuleInputPlan, assemble
@@ -71,9 +72,10 @@ class Engine:
         self._table = table = StationTable(store, ledger, stats, owns_station)
         self._outbox = out = Outbox(catalog.module(module), ledger, stats, codec, ids)
         self._forwarder = fwd = Forwarder(routing, out.forwards, ledger, stats, caches, codec, ids)
-        self._intake = Intake(
+        self._intake = intake = Intake(
             table, store, fwd, out.dead_letters, ledger, stats, caches, codec, ids
         )
+        self._restorer = Restorer(intake, table, store, stats, caches, codec)
         self._running_runs: dict[int, tuple[StationRun, list[RecordRef]]] = {}
         self._sweep_interval_arg = sweep_interval
         self._last_sweep: float | None = None
@@ -193,9 +195,39 @@ class Engine:
         ``tracked`` False for records read outside the group (global topics read in full):
         they are applied but never committed."""
         self._now = now
-        return self._mark_dirty(self._intake.ingest(records, tracked, now), now)
+        return self._mark_dirty(self._intake.ingest(records, tracked, now), now, remember=tracked)
 
-    def _mark_dirty(self, station_ids: set[str], now: float) -> str | None:
+    # ------------------------------------------------------------------ restore
+
+    def restore(self, records: Sequence[Record], now: float) -> int:
+        """Apply replayed records to windows as ``ingest`` would, without tracking, dead
+        letters or dirt; returns how many were applied (see ``da_core.engine.restore``).
+        The stations touched run nothing until ``finish_restore``."""
+        self._now = now
+        return self._restorer.apply(records, now)
+
+    def finish_restore(self, now: float) -> str | None:
+        """The restore of the assigned partitions ended: restoring stations go live, and
+        those live records made dirty meanwhile are marked dirty now."""
+        self._now = now
+        return self._mark_dirty(self._restorer.finish(), now)
+
+    @property
+    def restoring(self) -> int:
+        """Stations touched by a restore that has not finished yet."""
+        return len(self._restorer.restoring)
+
+    def _mark_dirty(
+        self, station_ids: set[str], now: float, *, remember: bool = True
+    ) -> str | None:
+        restoring = self._restorer.restoring
+        if restoring and not station_ids.isdisjoint(restoring):
+            # a restoring station runs nothing until its restore ends; live dirt is kept for
+            # then (global re-reads are not: the restored state is the state they refresh)
+            quiet = station_ids & restoring
+            if remember:
+                self._restorer.dirty_meanwhile |= quiet
+            station_ids = station_ids - quiet
         joined = self._table.mark_dirty(station_ids)
         if not joined:
             return None
@@ -373,6 +405,7 @@ class Engine:
         be committed for them now (work still in flight is left to the next owner)."""
         final = self.ledger.revoke(list(partitions))
         self._table.revoke(set(partitions))
+        self._restorer.forget_missing()
         return final
 
     # ------------------------------------------------------------------ stations

@@ -130,6 +130,17 @@ class Intake:
             self.limits = catalog.limits
             self._ids_ok.clear()
 
+    def route(self, topic: str) -> tuple[TopicConfig, str | None] | None:
+        """What a record of ``topic`` is applied as: ``(config, None)`` for an input (or, in
+        rekey routing, an internal station-keyed) topic, ``(envelope, dependency)`` for a
+        dependency's output; None for a source topic of rekey routing (split, never applied)
+        and for topics this module does not read. Used by ``restore.Restorer``."""
+        cfg = self._by_topic.get(topic)
+        if cfg is not None:
+            return cfg, None
+        dep = self._dep_by_topic.get(topic)
+        return None if dep is None else (self._envelope, dep)
+
     def ingest(self, records: Sequence[Record], tracked: bool, now: float) -> set[str]:
         """Apply ``records``; returns the ids of the stations they changed. ``tracked`` False:
         read outside the group (global topics read in full), applied but never committed.
@@ -253,6 +264,24 @@ class Intake:
         return dirty
 
     # ------------------------------------------------------------------ station bounds
+
+    def admissible(
+        self, rec: Record, items: Sequence[StationItem], now: float
+    ) -> Sequence[StationItem] | None:
+        """For replay (``restore.Restorer``): the items of ``rec`` that live intake would apply
+        (the same clock-skew, identifier and event-time checks), or None when it would reject
+        the whole record. Counts nothing: the record was counted when first consumed."""
+        limits = self.limits
+        if rec.timestamp - now > limits.max_clock_skew_seconds:
+            return None
+        checked = screen(items, limits, now, self._ids_ok)
+        if checked is None:
+            return items
+        return None if checked.reason is not None else checked.items
+
+    def refusal(self, station_id: str, known: int) -> str | None:
+        """Why a new station is not taken (allow-list, ``max_stations``), or None."""
+        return self._refusal(station_id, known)
 
     def _refusal(self, station_id: str, known: int) -> str | None:
         """Why a new station is not taken (allow-list, ``max_stations``), or None."""

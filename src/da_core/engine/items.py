@@ -116,6 +116,14 @@ class EngineStats:
     """Source records split by station and forwarded to internal topics (rekey routing)."""
     shares_forwarded: int = 0
     forward_failures: int = 0
+    records_restored: int = 0
+    """Records applied to windows by ``Engine.restore`` (replayed, never run or committed)."""
+    restore_skipped: int = 0
+    """Replayed records not applied: bad ones (dead-lettered when first consumed) and records
+    of topics restore does not apply (rekey routing's source topics)."""
+    refs_released_unready: int = 0
+    """Holds released at once because the station they updated is not ready (its window is
+    restored from the log after a restart; see ``StationTable.mark_dirty``)."""
 
 
 def release(

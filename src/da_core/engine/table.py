@@ -12,8 +12,9 @@ Scheduling invariants:
   marks a running station made dirty again before it was queued;
 * at most one run per station at a time;
 * ``pending`` holds the references of records applied since the station's last run start;
-  they are handed to that run (and released when its batch is uploaded) or released unused
-  when the station goes (expiry, removal, revoke keeps only other partitions').
+  they are handed to that run (and released when its batch is uploaded), released at once
+  when the station is not ready (``mark_dirty``), or released unused when the station goes
+  (expiry, removal, revoke keeps only other partitions').
 """
 
 from __future__ import annotations
@@ -92,8 +93,11 @@ class StationTable:
         self._inputs = tuple(module.inputs)
         self._global = frozenset(t for t, c in inputs.items() if c.is_global)
         r = module.readiness
-        non_global = tuple(t for t in module.inputs if t not in self._global)
-        required = r.required_topics if r.required_topics is not None else non_global
+        # the default: every input a station must have (not global, not optional)
+        default = tuple(
+            t for t in module.inputs if t not in self._global and not inputs[t].optional
+        )
+        required = r.required_topics if r.required_topics is not None else default
         self._required = () if r.min_ratio is not None else tuple(required)
         self._min_ratio = r.min_ratio
         self._required_deps = tuple(r.required_dependencies)
@@ -179,15 +183,27 @@ class StationTable:
 
     def mark_dirty(self, station_ids: Iterable[str]) -> list[str]:
         """Queue the ready ones of ``station_ids`` (a running one reruns after its run);
-        returns the ready ones, which join the batch being formed."""
+        returns the ready ones, which join the batch being formed.
+
+        A station that is not ready releases the records it holds at once (unless a run of
+        it is queued, which takes them): they only updated its windows, which are restored
+        from the log after a restart (``da_core.engine.restore``), so holding them until the
+        station runs would stop its partitions' commits for as long as it is not ready
+        (for ever for a station that lacks a required topic)."""
         joined: list[str] = []
         stations = self.store.stations
         states = self.states
         for sid in station_ids:
             st = stations.get(sid)
-            if st is None or not self.is_ready(st):
+            if st is None:
                 continue
             rs = states[sid]
+            if not self.is_ready(st):
+                if rs.pending and not rs.queued:
+                    self._stats.refs_released_unready += len(rs.pending)
+                    release(rs.pending, self._ledger, self._stats)
+                    rs.pending = []
+                continue
             if rs.running:
                 rs.rerun = True
             elif not rs.queued:

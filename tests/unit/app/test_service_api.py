@@ -3,6 +3,8 @@ runner shells (the ``harness`` fixture, ``tests/unit/app/conftest.py``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from da_core.types import TopicPartition
 
 from .conftest import Harnesses
@@ -31,18 +33,42 @@ async def test_add_station_makes_it_known_before_any_data(harness: Harnesses) ->
 
 
 async def test_remove_station_forgets_it_and_releases_its_held_records(harness: Harnesses) -> None:
-    h = harness("load_prediction", echo_window)
-    h.publish(PARAM, param("S1"), partition=0)  # S1 is not ready: its record is held
+    def failing(sid: str, inp: dict[str, Any]) -> None:
+        raise RuntimeError("model broken")
+
+    # a failed run holds its records again for the retry (a not-ready station holds none)
+    h = harness(
+        "load_prediction",
+        failing,
+        config={
+            "modules": {
+                "load_prediction": {"required_topics": [PARAM], "callback_retry_delay": 3600}
+            }
+        },
+    )
+    h.publish(PARAM, param("S1"), partition=0)
     await h.run_until_idle()
     h.advance(10)
     await h.run_until_idle()
     assert h.committed()[TopicPartition(PARAM, 0)] is None
+    assert h.service.get_station_status()["S1"]["held_records"] == 1
     assert h.service.remove_station("S1") is True
     assert h.service.remove_station("S1") is False
     assert "S1" not in h.service.get_station_status()
     h.advance(10)
     await h.run_until_idle()
     assert h.committed()[TopicPartition(PARAM, 0)] == 1
+
+
+async def test_a_station_that_is_not_ready_holds_no_record(harness: Harnesses) -> None:
+    h = harness("load_prediction", echo_window)
+    h.publish(PARAM, param("S1"), partition=0)  # S1 lacks REALTIME: not ready
+    await h.run_until_idle()
+    h.advance(10)
+    await h.run_until_idle()
+    assert h.committed()[TopicPartition(PARAM, 0)] == 1
+    assert h.service.get_station_status()["S1"]["held_records"] == 0
+    assert h.service.get_inputs("S1") is not None  # the window keeps the parameters
 
 
 async def test_service_status_has_the_guide_keys(harness: Harnesses) -> None:

@@ -263,13 +263,31 @@ def test_data_quality_reports_available_missing_and_stale_topics() -> None:
 
 
 def test_expired_station_is_evicted_and_its_held_records_released() -> None:
-    eng, feed = make(), Feed()
+    cat = default_catalog()
+    lp = cat.module("load_prediction")
+    cat = cat.replace_module(
+        attrs.evolve(lp, readiness=attrs.evolve(lp.readiness, required_topics=(RT,)))
+    )
+    eng, feed = make(cat), Feed()
     eng.ingest([feed.rec(RT, realtime("S1", "10", 1.0), ts=T0)], T0)
-    assert eng.flush_offsets() == {}  # held: the station is not ready, it has not run
+    (run,) = eng.take_runs(1, T0)
+    eng.finish_run(run, T0, error=RuntimeError("broken"))  # held again for the retry
+    assert eng.flush_offsets() == {}
     assert eng.sweep(T0 + 7199) == 0
     assert eng.sweep(T0 + 7201) == 1
     assert len(eng) == 0
     assert eng.flush_offsets() == {TopicPartition(RT, 0): 1}
+
+
+def test_a_station_that_is_not_ready_releases_its_records_at_once() -> None:
+    eng, feed = make(), Feed()
+    eng.ingest([feed.rec(RT, realtime("S1", "10", 1.0), ts=T0)], T0)  # no parameters yet
+    assert eng.flush_offsets() == {TopicPartition(RT, 0): 1}
+    assert eng.stats.refs_released_unready == 1
+    eng.ingest([feed.rec(PARAM, param("S1"), ts=T0)], T0)  # ready now: held until it ran
+    assert TopicPartition(PARAM, 0) not in eng.flush_offsets()
+    (run,) = eng.take_runs(1, T0)
+    assert run.module_input["outputPowerPerStationAvg"] == 1.0  # the window kept the hour
 
 
 def test_many_stations_queue_without_limit_and_run_in_bounded_slices() -> None:
