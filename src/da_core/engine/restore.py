@@ -25,6 +25,7 @@ Invariant: a station touched by restore keeps the partition it came from in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from da_core.engine.caches import EngineCaches
@@ -36,6 +37,8 @@ from da_core.extractors import extract
 from da_core.ports import JsonCodec
 from da_core.station_window import SecondSnapshotWindow
 from da_core.types import Record
+
+log = logging.getLogger("da_core.engine")
 
 
 class Restorer:
@@ -91,6 +94,12 @@ class Restorer:
             applied += 1
             if topic.is_global:
                 store.apply_global(topic, items)
+                log.info(
+                    "global data cached (restored): topic %s, applied to %d existing stations",
+                    topic.name,
+                    len(stations),
+                    extra={"event": "global_cached", "topic": topic.name},
+                )
                 continue
             lean = topic.window == "hourly_grid"
             tp = tp_of(rec)
