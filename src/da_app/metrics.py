@@ -8,8 +8,8 @@ no metric calls. What is exported (names are the guide's where it names them):
 
 Counters
     ``data_analysis_processed_total`` (records read), ``data_analysis_errors_total{error_type}``
-    (``callback:<Exception>``, ``bad_input:<reason>``, ``upload``, ``commit``, ``dead_letter``,
-    ``forward``,
+    (``callback:<Exception>``, the run faults ``bad_result``, ``timeout`` and ``callback_exit``,
+    ``bad_input:<reason>``, ``upload``, ``commit``, ``dead_letter``, ``forward``,
     ``result_handler``, ``poll``), ``batch_success_total``, ``batch_timeout_total``,
     ``data_analysis_runs_total{outcome}`` (``ok``, ``none``, ``error``),
     ``data_analysis_uploads_total``, ``data_analysis_upload_retries_total``,
@@ -144,6 +144,8 @@ class ServiceCollector(Collector):
         )
         for etype, n in sorted(dict(stats.runs_failed).items()):
             errors.add_metric([f"callback:{etype}"], n)
+        for reason, n in sorted(dict(stats.run_faults).items()):
+            errors.add_metric([reason], n)
         for reason, n in sorted(dict(stats.bad_input).items()):
             errors.add_metric([f"bad_input:{reason}"], n)
         errors.add_metric(["upload"], stats.upload_failures)
@@ -166,7 +168,9 @@ class ServiceCollector(Collector):
         )
         runs.add_metric(["ok"], stats.runs_ok)
         runs.add_metric(["none"], stats.runs_none)
-        runs.add_metric(["error"], sum(dict(stats.runs_failed).values()))
+        runs.add_metric(
+            ["error"], sum(dict(stats.runs_failed).values()) + sum(dict(stats.run_faults).values())
+        )
         yield runs
         yield _counter("data_analysis_uploads_total", "Uploads acknowledged", stats.uploads_ok)
         yield _counter(

@@ -21,6 +21,7 @@ The work is done by the package's parts, one concern each (see ``da_core.engine`
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,13 +29,16 @@ from typing import Any
 from da_core.batch_collector import BatchCollector, RunOutcome
 from da_core.config import Catalog, ModuleConfig
 from da_core.engine.caches import EngineCaches
+from da_core.engine.encoding import final_result
 from da_core.engine.forwarding import Forwarder
 from da_core.engine.intake import Intake
 from da_core.engine.items import (
+    BadResult,
     DeadLetter,
     EngineStats,
     Forward,
     RecordRef,
+    RunFault,
     StationRun,
     Upload,
 )
@@ -46,6 +50,8 @@ from da_core.offset_ledger import OffsetLedger
 from da_core.ports import JsonCodec
 from da_core.routing import Routing
 from da_core.types import Record, TopicPartition
+
+log = logging.getLogger("da_core.engine")
 
 
 class Engine:
@@ -65,6 +71,7 @@ class Engine:
         self.stats = stats = EngineStats()
         self.ledger = ledger = OffsetLedger(catalog.commit)
         """The offset ledger. Read-only for callers: tell the engine, not the ledger."""
+        self._codec = codec
         self._ids = ids = itertools.count(1)  # one sequence: runs, uploads, dead letters, shares
         self._caches = caches = EngineCaches()
         self._store = store = StationStore()
@@ -244,15 +251,37 @@ class Engine:
     def finish_run(
         self, run: StationRun, now: float, *, result: Any = None, error: BaseException | None = None
     ) -> None:
-        """Tell the engine a run ended with ``result`` (may be None) or raised ``error``."""
+        """Tell the engine a run ended with ``result`` (may be None) or raised ``error``.
+
+        A result is encoded here, once (``encoding.final_result``): one that is not JSON
+        fails the run with reason ``bad_result`` (counted in ``stats.run_faults``, one ERROR
+        line naming the station and the encoder's complaint), as a ``RunFault`` given by the
+        runner (``timeout``, ``callback_exit``) does; other errors are counted by exception
+        class in ``stats.runs_failed``. A failed run is retried per the trigger's policy."""
         entry = self._running_runs.pop(run.run_id, None)
         if entry is None:
             return
         refs = entry[1]
         stats = self.stats
+        if error is None and result is not None:
+            try:
+                result = final_result(run.station_id, result, self._codec)
+            except BadResult as exc:
+                error = exc
+                log.error(
+                    "result of station %s is not JSON (%s: %s); the run fails (bad_result)",
+                    run.station_id,
+                    type(result).__name__,
+                    exc,
+                    extra={"station_id": run.station_id, "da_module": self.module.name},
+                )
         if error is not None:
-            etype = type(error).__name__
-            stats.runs_failed[etype] = stats.runs_failed.get(etype, 0) + 1
+            if isinstance(error, RunFault):
+                etype = error.reason
+                stats.run_faults[etype] = stats.run_faults.get(etype, 0) + 1
+            else:
+                etype = type(error).__name__
+                stats.runs_failed[etype] = stats.runs_failed.get(etype, 0) + 1
             outcome = RunOutcome(kind="error", value=None, error_type=etype)
             refs = self._table.run_failed(
                 run.station_id, f"{etype}: {error}", refs, now, self.module
