@@ -99,7 +99,13 @@ def build_routing(settings: Settings, options: ServiceOptions) -> Routing:
 def build_engine(
     catalog: Catalog, options: ServiceOptions, codec: JsonCodec, routing: Routing
 ) -> Engine:
-    return Engine(catalog, options.module_name, codec, routing=routing)
+    return Engine(
+        catalog,
+        options.module_name,
+        codec,
+        routing=routing,
+        dead_letter_max_attempts=options.dead_letter_max_attempts,
+    )
 
 
 def build_sync_runner(

@@ -5,9 +5,11 @@ document of one service, computed from values the services hand over.
   ``health_stuck_seconds`` of the service's clock. It fails for a loop that died or hangs, so
   the Kubernetes liveness probe restarts the pod; it never waits for the loop.
 * Readiness (``/ready``): alive, the consumer is subscribed and its last poll succeeded, the
-  producer is open, and uploads have not been failing for longer than
-  ``ready_upload_failing_seconds``. A member that owns no partition (more instances than
-  partitions) is still ready: gating on a non-empty assignment would stall rolling updates.
+  producer is open, uploads have not been failing for longer than
+  ``ready_upload_failing_seconds``, no dead letter is failing and not every worker is stuck
+  (``degraded``: ``/health`` lists the same under ``degraded`` and stays 200). A member that
+  owns no partition (more instances than partitions) is still ready: gating on a non-empty
+  assignment would stall rolling updates.
 * Status (``/status``): the guide's ``get_service_status()`` and ``get_station_status()``,
   consumer lag per topic and partition, recent throughput and both probe results.
 
@@ -61,6 +63,8 @@ class ProbeInput:
     stuck_seconds: float
     upload_failing_seconds: float
     stopped: bool = False
+    dead_letters_failing: int = 0
+    dead_letter_failing_since: float | None = None
 
 
 @attrs.frozen
@@ -78,6 +82,20 @@ class Snapshot:
 def _loop_age(p: ProbeInput) -> float | None:
     ref = max(p.last_loop_at or 0.0, p.started_at or 0.0)
     return None if ref <= 0.0 else max(0.0, p.now - ref)
+
+
+def degraded(p: ProbeInput) -> list[str]:
+    """Faults the service works around without help (it stays live): dead letters failing
+    (``/ready`` fails while they are)."""
+    out: list[str] = []
+    if p.dead_letters_failing:
+        since = p.dead_letter_failing_since
+        age = "" if since is None else f" for {max(0.0, p.now - since):.1f}s"
+        out.append(
+            f"dead letters failing{age}: {p.dead_letters_failing} pending, retried with "
+            "backoff, given up after service.dead_letter_max_attempts"
+        )
+    return out
 
 
 def liveness(p: ProbeInput) -> Probe:
@@ -101,6 +119,8 @@ def liveness(p: ProbeInput) -> Probe:
     }
     if reasons:
         body["reasons"] = reasons
+    if notes := degraded(p):
+        body["degraded"] = notes
     return Probe(not reasons, body)
 
 
@@ -121,6 +141,8 @@ def readiness(p: ProbeInput, assignment: Sequence[Any] = ()) -> Probe:
             f"uploads failing for {failing_for:.1f}s (limit {p.upload_failing_seconds:g}s); "
             f"{p.pending_uploads} pending"
         )
+    if p.dead_letters_failing:
+        reasons.extend(degraded(p))
     body: dict[str, Any] = {
         "status": "not_ready" if reasons else "ready",
         "timestamp": time.time(),
@@ -210,6 +232,8 @@ def service_status(
         "batches_completed": eng.stats.batches_completed,
         "batches_timed_out": eng.stats.batches_timed_out,
         "dead_letters": eng.stats.dead_letters,
+        "dead_letters_failing": eng.dead_letters_failing,
+        "dead_letters_lost": eng.stats.dead_letters_lost,
         "bad_input": dict(eng.stats.bad_input),
         "started_at": started_at,
         "uptime_seconds": None if started_at is None else now - started_at,

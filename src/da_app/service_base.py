@@ -237,6 +237,8 @@ class _ServiceBase:
             stuck_seconds=svc.health_stuck_seconds,
             upload_failing_seconds=svc.ready_upload_failing_seconds,
             stopped=self._stopped,
+            dead_letters_failing=self.engine.dead_letters_failing,
+            dead_letter_failing_since=self.engine.dead_letter_failing_since,
         )
 
     def liveness(self) -> Probe:

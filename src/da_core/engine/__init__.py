@@ -39,6 +39,7 @@ from da_core.engine.items import (
 )
 from da_core.engine.outbox import (
     DEAD_LETTER_BACKOFF,
+    DEAD_LETTER_MAX_ATTEMPTS,
     FORWARD_BACKOFF,
     FORWARD_BACKOFF_MAX,
     UPLOAD_BACKOFF,
@@ -48,6 +49,7 @@ from da_core.engine.outbox import (
 
 __all__ = [
     "DEAD_LETTER_BACKOFF",
+    "DEAD_LETTER_MAX_ATTEMPTS",
     "FIELD_REPORT_AFTER",
     "FORWARD_BACKOFF",
     "FORWARD_BACKOFF_MAX",

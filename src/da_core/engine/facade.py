@@ -42,7 +42,7 @@ from da_core.engine.items import (
     StationRun,
     Upload,
 )
-from da_core.engine.outbox import Outbox
+from da_core.engine.outbox import DEAD_LETTER_MAX_ATTEMPTS, Outbox
 from da_core.engine.stations import StationData, StationStore
 from da_core.engine.table import StationTable
 from da_core.module_input import ModuleInputPlan, assemble
@@ -66,7 +66,10 @@ class Engine:
         owns_station: Callable[[str], bool] | None = None,
         sweep_interval: float | None = None,
         routing: Routing | None = None,
+        dead_letter_max_attempts: int | None = DEAD_LETTER_MAX_ATTEMPTS,
     ) -> None:
+        """``dead_letter_max_attempts``: failed attempts after which a dead letter is given
+        up and its record released (``outbox``; None: retried for ever)."""
         self.routing = routing = routing if routing is not None else Routing()
         self.stats = stats = EngineStats()
         self.ledger = ledger = OffsetLedger(catalog.commit)
@@ -76,7 +79,9 @@ class Engine:
         self._caches = caches = EngineCaches()
         self._store = store = StationStore()
         self._table = table = StationTable(store, ledger, stats, owns_station)
-        self._outbox = out = Outbox(catalog.module(module), ledger, stats, codec, ids)
+        self._outbox = out = Outbox(
+            catalog.module(module), ledger, stats, codec, ids, dead_letter_max_attempts
+        )
         self._forwarder = fwd = Forwarder(routing, out.forwards, ledger, stats, caches, codec, ids)
         self._intake = Intake(
             table, store, fwd, out.dead_letters, ledger, stats, caches, codec, ids
@@ -356,9 +361,20 @@ class Engine:
 
     def dead_letter_done(self, dl_id: int, ok: bool, now: float) -> None:
         """The answer for a dead letter: acknowledged releases its record, else it is retried
-        with backoff."""
+        with backoff, up to ``dead_letter_max_attempts`` attempts; then it is given up and its
+        record released (``stats.dead_letters_lost``, an ERROR line)."""
         self._now = now
         self._outbox.dead_letter_done(dl_id, ok, now)
+
+    @property
+    def dead_letters_failing(self) -> int:
+        """Dead letters pending whose last attempt failed (the service is degraded)."""
+        return self._outbox.dead_letters_failing
+
+    @property
+    def dead_letter_failing_since(self) -> float | None:
+        """When dead letters began failing (None: none is failing now)."""
+        return self._outbox.dead_letter_failing_since
 
     # ------------------------------------------------------------------ commits and partitions
 
