@@ -133,6 +133,7 @@ def build_sync_runner(
         drain_timeout=options.drain_timeout,
         global_consumer=clients.consumer() if engine.global_topics else None,
         multi_consumer_mode=options.multi_consumer_mode,
+        callback_timeout=options.callback_timeout,
     )
 
 
@@ -161,6 +162,7 @@ def build_async_runner(
         drain_timeout=options.drain_timeout,
         global_consumer=clients.consumer() if engine.global_topics else None,
         multi_consumer_mode=options.multi_consumer_mode,
+        callback_timeout=options.callback_timeout,
     )
 
 

@@ -65,6 +65,10 @@ class ProbeInput:
     stopped: bool = False
     dead_letters_failing: int = 0
     dead_letter_failing_since: float | None = None
+    stuck_workers: int = 0
+    """Workers busy with a run that timed out (``da_app.runtime.watch``)."""
+    workers: int = 0
+    """Workers that run station callbacks (threads, or async tasks)."""
 
 
 @attrs.frozen
@@ -88,6 +92,11 @@ def degraded(p: ProbeInput) -> list[str]:
     """Faults the service works around without help (it stays live): dead letters failing
     (``/ready`` fails while they are)."""
     out: list[str] = []
+    if p.stuck_workers:
+        out.append(
+            f"{p.stuck_workers} of {p.workers} workers stuck in callbacks that timed out "
+            "(service.callback_timeout_seconds)"
+        )
     if p.dead_letters_failing:
         since = p.dead_letter_failing_since
         age = "" if since is None else f" for {max(0.0, p.now - since):.1f}s"
@@ -116,6 +125,7 @@ def liveness(p: ProbeInput) -> Probe:
         "module": p.module,
         "main_thread_alive": p.loop_alive,
         "last_loop_age_seconds": None if age is None else round(age, 3),
+        "stuck_workers": p.stuck_workers,
     }
     if reasons:
         body["reasons"] = reasons
@@ -141,8 +151,10 @@ def readiness(p: ProbeInput, assignment: Sequence[Any] = ()) -> Probe:
             f"uploads failing for {failing_for:.1f}s (limit {p.upload_failing_seconds:g}s); "
             f"{p.pending_uploads} pending"
         )
+    if p.workers and p.stuck_workers >= p.workers:
+        reasons.append(f"all {p.workers} workers stuck in callbacks that timed out")
     if p.dead_letters_failing:
-        reasons.extend(degraded(p))
+        reasons.extend(n for n in degraded(p) if "dead letters" in n)
     body: dict[str, Any] = {
         "status": "not_ready" if reasons else "ready",
         "timestamp": time.time(),
@@ -151,6 +163,7 @@ def readiness(p: ProbeInput, assignment: Sequence[Any] = ()) -> Probe:
         "producer_alive": p.producer_alive,
         "assigned_partitions": len(assignment),
         "pending_uploads": p.pending_uploads,
+        "stuck_workers": p.stuck_workers,
         "upload_failing_seconds": None if failing_for is None else round(failing_for, 3),
     }
     if reasons:
@@ -202,6 +215,7 @@ def service_status(
     stats: RunnerStats | None,
     now: float,
     started_at: float | None,
+    stuck_workers: int = 0,
 ) -> dict[str, Any]:
     """The guide's ``get_service_status()``: ``main_thread_alive``, ``consumer_alive``,
     ``producer_alive``, ``station_count`` and more (counters, pending work, upload health,
@@ -217,6 +231,7 @@ def service_status(
         "producer_alive": bool(stats and stats.producer_alive),
         "station_count": len(eng),
         "running_stations": eng.running,
+        "stuck_workers": stuck_workers,
         "queued_stations": eng.runnable,
         "pending_uploads": eng.pending_uploads,
         "upload_failing_since": eng.upload_failing_since,

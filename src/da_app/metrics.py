@@ -27,6 +27,7 @@ Gauges
     (since the last successful commit, or since start), ``data_analysis_pending_uploads``,
     ``data_analysis_pending_forwards`` (rekey shares awaiting their acknowledgement),
     ``data_analysis_dead_letters_failing`` (pending dead letters whose last attempt failed),
+    ``data_analysis_stuck_workers`` (workers busy with a run that timed out),
     ``data_analysis_upload_failing_seconds`` (0 while uploads succeed),
     ``data_analysis_healthy`` / ``data_analysis_ready`` (the probes, 1 or 0) and
     ``data_analysis_info{module,group_id,adapter,version}``.
@@ -77,6 +78,8 @@ class MetricsSource(Protocol):
     engine: Engine
 
     def runner_stats(self) -> RunnerStats | None: ...
+
+    def stuck_workers(self) -> int: ...
 
     def liveness(self) -> Probe: ...
 
@@ -187,6 +190,11 @@ class ServiceCollector(Collector):
             "data_analysis_dead_letter_failures_total",
             "Failed attempts to produce a dead letter",
             stats.dead_letter_failures,
+        )
+        yield _gauge(
+            "data_analysis_stuck_workers",
+            "Workers busy with a run that timed out",
+            svc.stuck_workers(),
         )
         yield _gauge(
             "data_analysis_dead_letters_failing",

@@ -217,6 +217,11 @@ class _ServiceBase:
         r = self._runner()
         return r.stats if r is not None else None
 
+    def stuck_workers(self) -> int:
+        """Workers busy with a run that timed out (0 before start)."""
+        r = self._runner()
+        return r.stuck_workers if r is not None else 0
+
     def _probe_input(self) -> ProbeInput:
         r = self._runner()
         svc = self.settings.service
@@ -239,6 +244,8 @@ class _ServiceBase:
             stopped=self._stopped,
             dead_letters_failing=self.engine.dead_letters_failing,
             dead_letter_failing_since=self.engine.dead_letter_failing_since,
+            stuck_workers=r.stuck_workers if r is not None else 0,
+            workers=r.workers if r is not None else 0,
         )
 
     def liveness(self) -> Probe:
@@ -294,6 +301,7 @@ class _ServiceBase:
             stats=r.stats if r is not None else None,
             now=self.clock.time(),
             started_at=self.started_at,
+            stuck_workers=r.stuck_workers if r is not None else 0,
         )
 
     def get_station_status(self) -> dict[str, dict[str, Any]]:

@@ -49,7 +49,7 @@ def test_each_result_is_encoded_once_and_reused_by_the_upload() -> None:
     assert codec.result_encodes == 2
     (rec,) = up.records
     envelope = json.loads(rec.value or b"")
-    assert envelope["results"] == [
+    assert sorted(envelope["results"], key=lambda r: r["station_id"]) == [
         {"station_id": "S1", "model": "S1"},
         {"station_id": "S2", "model": "S2"},
     ]
