@@ -99,7 +99,13 @@ def build_routing(settings: Settings, options: ServiceOptions) -> Routing:
 def build_engine(
     catalog: Catalog, options: ServiceOptions, codec: JsonCodec, routing: Routing
 ) -> Engine:
-    return Engine(catalog, options.module_name, codec, routing=routing)
+    return Engine(
+        catalog,
+        options.module_name,
+        codec,
+        routing=routing,
+        dead_letter_max_attempts=options.dead_letter_max_attempts,
+    )
 
 
 def build_sync_runner(
@@ -128,6 +134,7 @@ def build_sync_runner(
         global_consumer=clients.consumer() if engine.global_topics else None,
         restore_consumer=clients.consumer(),
         multi_consumer_mode=options.multi_consumer_mode,
+        callback_timeout=options.callback_timeout,
     )
 
 
@@ -157,6 +164,7 @@ def build_async_runner(
         global_consumer=clients.consumer() if engine.global_topics else None,
         restore_consumer=clients.consumer(),
         multi_consumer_mode=options.multi_consumer_mode,
+        callback_timeout=options.callback_timeout,
     )
 
 

@@ -5,9 +5,11 @@ document of one service, computed from values the services hand over.
   ``health_stuck_seconds`` of the service's clock. It fails for a loop that died or hangs, so
   the Kubernetes liveness probe restarts the pod; it never waits for the loop.
 * Readiness (``/ready``): alive, the consumer is subscribed and its last poll succeeded, the
-  producer is open, and uploads have not been failing for longer than
-  ``ready_upload_failing_seconds``, and no restore of assigned partitions is running
-  ("restoring n/m partitions": windows are rebuilt before stations run). A member that
+  producer is open, uploads have not been failing for longer than
+  ``ready_upload_failing_seconds``, no dead letter is failing, not every worker is stuck
+  (``degraded``: ``/health`` lists the same under ``degraded`` and stays 200), and no restore
+  of assigned partitions is running ("restoring n/m partitions": windows are rebuilt before
+  stations run). A member that
   owns no partition (more instances than partitions) is still ready: gating on a non-empty
   assignment would stall rolling updates.
 * Status (``/status``): the guide's ``get_service_status()`` and ``get_station_status()``,
@@ -77,6 +79,12 @@ class ProbeInput:
     stopped: bool = False
     restoring: str | None = None
     """``restoring n/m partitions`` while the restore phase runs (``da_app.runtime.restore``)."""
+    dead_letters_failing: int = 0
+    dead_letter_failing_since: float | None = None
+    stuck_workers: int = 0
+    """Workers busy with a run that timed out (``da_app.runtime.watch``)."""
+    workers: int = 0
+    """Workers that run station callbacks (threads, or async tasks)."""
 
 
 @attrs.frozen
@@ -128,6 +136,25 @@ def _loop_age(p: ProbeInput) -> float | None:
     return None if ref <= 0.0 else max(0.0, p.now - ref)
 
 
+def degraded(p: ProbeInput) -> list[str]:
+    """Faults the service works around without help (it stays live): dead letters failing
+    (``/ready`` fails while they are)."""
+    out: list[str] = []
+    if p.stuck_workers:
+        out.append(
+            f"{p.stuck_workers} of {p.workers} workers stuck in callbacks that timed out "
+            "(service.callback_timeout_seconds)"
+        )
+    if p.dead_letters_failing:
+        since = p.dead_letter_failing_since
+        age = "" if since is None else f" for {max(0.0, p.now - since):.1f}s"
+        out.append(
+            f"dead letters failing{age}: {p.dead_letters_failing} pending, retried with "
+            "backoff, given up after service.dead_letter_max_attempts"
+        )
+    return out
+
+
 def liveness(p: ProbeInput) -> Probe:
     """``/health``: healthy while the loop runs and is not stuck."""
     reasons: list[str] = []
@@ -147,9 +174,12 @@ def liveness(p: ProbeInput) -> Probe:
         "module": p.module,
         "main_thread_alive": p.loop_alive,
         "last_loop_age_seconds": None if age is None else round(age, 3),
+        "stuck_workers": p.stuck_workers,
     }
     if reasons:
         body["reasons"] = reasons
+    if notes := degraded(p):
+        body["degraded"] = notes
     return Probe(not reasons, body)
 
 
@@ -172,6 +202,10 @@ def readiness(p: ProbeInput, assignment: Sequence[Any] = ()) -> Probe:
             f"uploads failing for {failing_for:.1f}s (limit {p.upload_failing_seconds:g}s); "
             f"{p.pending_uploads} pending"
         )
+    if p.workers and p.stuck_workers >= p.workers:
+        reasons.append(f"all {p.workers} workers stuck in callbacks that timed out")
+    if p.dead_letters_failing:
+        reasons.extend(n for n in degraded(p) if "dead letters" in n)
     body: dict[str, Any] = {
         "status": "not_ready" if reasons else "ready",
         "timestamp": time.time(),
@@ -180,6 +214,7 @@ def readiness(p: ProbeInput, assignment: Sequence[Any] = ()) -> Probe:
         "producer_alive": p.producer_alive,
         "assigned_partitions": len(assignment),
         "pending_uploads": p.pending_uploads,
+        "stuck_workers": p.stuck_workers,
         "upload_failing_seconds": None if failing_for is None else round(failing_for, 3),
     }
     if reasons:
@@ -238,6 +273,7 @@ def service_status(
     stats: RunnerStats | None,
     now: float,
     started_at: float | None,
+    stuck_workers: int = 0,
 ) -> dict[str, Any]:
     """The guide's ``get_service_status()``: ``main_thread_alive``, ``consumer_alive``,
     ``producer_alive``, ``station_count`` and more (counters, pending work, upload health,
@@ -253,6 +289,7 @@ def service_status(
         "producer_alive": bool(stats and stats.producer_alive),
         "station_count": len(eng),
         "running_stations": eng.running,
+        "stuck_workers": stuck_workers,
         "queued_stations": eng.runnable,
         "pending_uploads": eng.pending_uploads,
         "upload_failing_since": eng.upload_failing_since,
@@ -263,10 +300,13 @@ def service_status(
         "commit_age_seconds": None if last_commit is None else now - last_commit,
         "records_in": eng.stats.records_in,
         "runs_started": eng.stats.runs_started,
-        "runs_failed": sum(eng.stats.runs_failed.values()),
+        "runs_failed": sum(eng.stats.runs_failed.values()) + sum(eng.stats.run_faults.values()),
+        "run_faults": dict(eng.stats.run_faults),
         "batches_completed": eng.stats.batches_completed,
         "batches_timed_out": eng.stats.batches_timed_out,
         "dead_letters": eng.stats.dead_letters,
+        "dead_letters_failing": eng.dead_letters_failing,
+        "dead_letters_lost": eng.stats.dead_letters_lost,
         "bad_input": dict(eng.stats.bad_input),
         "started_at": started_at,
         "uptime_seconds": None if started_at is None else now - started_at,

@@ -8,12 +8,14 @@ no metric calls. What is exported (names are the guide's where it names them):
 
 Counters
     ``data_analysis_processed_total`` (records read), ``data_analysis_errors_total{error_type}``
-    (``callback:<Exception>``, ``bad_input:<reason>``, ``upload``, ``commit``, ``dead_letter``,
+    (``callback:<Exception>``, the run faults ``bad_result``, ``timeout`` and ``callback_exit``,
+    ``bad_input:<reason>``, ``upload``, ``commit``, ``dead_letter``, ``dead_letter_lost``,
     ``forward``,
     ``result_handler``, ``poll``), ``batch_success_total``, ``batch_timeout_total``,
     ``data_analysis_runs_total{outcome}`` (``ok``, ``none``, ``error``),
     ``data_analysis_uploads_total``, ``data_analysis_upload_retries_total``,
-    ``data_analysis_dead_letters_total``, ``data_analysis_commits_total``,
+    ``data_analysis_dead_letters_total``, ``data_analysis_dead_letter_failures_total`` (failed
+    attempts), ``data_analysis_commits_total``,
     ``data_analysis_missing_topic_runs_total{topic}`` (runs whose input lacked the topic),
     ``data_analysis_records_forwarded_total`` / ``data_analysis_shares_forwarded_total``
     (rekey routing: source records split by station, and the shares produced),
@@ -27,6 +29,8 @@ Gauges
     ``data_analysis_consumer_lag{topic,partition}``, ``data_analysis_commit_age_seconds``
     (since the last successful commit, or since start), ``data_analysis_pending_uploads``,
     ``data_analysis_pending_forwards`` (rekey shares awaiting their acknowledgement),
+    ``data_analysis_dead_letters_failing`` (pending dead letters whose last attempt failed),
+    ``data_analysis_stuck_workers`` (workers busy with a run that timed out),
     ``data_analysis_upload_failing_seconds`` (0 while uploads succeed),
     ``data_analysis_healthy`` / ``data_analysis_ready`` (the probes, 1 or 0) and
     ``data_analysis_info{module,group_id,adapter,version}``.
@@ -79,6 +83,8 @@ class MetricsSource(Protocol):
     engine: Engine
 
     def runner_stats(self) -> RunnerStats | None: ...
+
+    def stuck_workers(self) -> int: ...
 
     def liveness(self) -> Probe: ...
 
@@ -149,11 +155,14 @@ class ServiceCollector(Collector):
         )
         for etype, n in sorted(dict(stats.runs_failed).items()):
             errors.add_metric([f"callback:{etype}"], n)
+        for reason, n in sorted(dict(stats.run_faults).items()):
+            errors.add_metric([reason], n)
         for reason, n in sorted(dict(stats.bad_input).items()):
             errors.add_metric([f"bad_input:{reason}"], n)
         errors.add_metric(["upload"], stats.upload_failures)
         errors.add_metric(["commit"], stats.commit_failures)
         errors.add_metric(["dead_letter"], stats.dead_letter_failures)
+        errors.add_metric(["dead_letter_lost"], stats.dead_letters_lost)
         errors.add_metric(["forward"], stats.forward_failures)
         errors.add_metric(["result_handler"], rstats.result_handler_errors if rstats else 0)
         errors.add_metric(["poll"], rstats.poll_errors if rstats else 0)
@@ -172,7 +181,9 @@ class ServiceCollector(Collector):
         )
         runs.add_metric(["ok"], stats.runs_ok)
         runs.add_metric(["none"], stats.runs_none)
-        runs.add_metric(["error"], sum(dict(stats.runs_failed).values()))
+        runs.add_metric(
+            ["error"], sum(dict(stats.runs_failed).values()) + sum(dict(stats.run_faults).values())
+        )
         yield runs
         yield _counter("data_analysis_uploads_total", "Uploads acknowledged", stats.uploads_ok)
         yield _counter(
@@ -180,6 +191,21 @@ class ServiceCollector(Collector):
         )
         yield _counter(
             "data_analysis_dead_letters_total", "Bad records dead-lettered", stats.dead_letters
+        )
+        yield _counter(
+            "data_analysis_dead_letter_failures_total",
+            "Failed attempts to produce a dead letter",
+            stats.dead_letter_failures,
+        )
+        yield _gauge(
+            "data_analysis_stuck_workers",
+            "Workers busy with a run that timed out",
+            svc.stuck_workers(),
+        )
+        yield _gauge(
+            "data_analysis_dead_letters_failing",
+            "Dead letters pending whose last attempt failed",
+            svc.engine.dead_letters_failing,
         )
         yield _counter("data_analysis_commits_total", "Offset commits done", stats.commits_ok)
         yield _counter(

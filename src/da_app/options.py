@@ -57,6 +57,9 @@ class ServiceOptions:
     drain_timeout: float
     station_routing: str
     servers: ServerPlan = ServerPlan()
+    dead_letter_max_attempts: int = 10
+    callback_timeout: float = 60.0
+    """Seconds a station run may take (0: no limit)."""
 
 
 def resolve_options(
@@ -105,6 +108,8 @@ def resolve_options(
         ),
         drain_timeout=drain_timeout,
         station_routing=station_routing or settings.routing_mode(chosen),
+        dead_letter_max_attempts=svc.dead_letter_max_attempts,
+        callback_timeout=svc.callback_timeout_seconds,
         servers=ServerPlan(
             health_host=svc.health_host,
             health_port=hp,

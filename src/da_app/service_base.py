@@ -237,6 +237,11 @@ class _ServiceBase:
         r = self._runner()
         return r.stats if r is not None else None
 
+    def stuck_workers(self) -> int:
+        """Workers busy with a run that timed out (0 before start)."""
+        r = self._runner()
+        return r.stuck_workers if r is not None else 0
+
     def _probe_input(self) -> ProbeInput:
         r = self._runner()
         svc = self.settings.service
@@ -258,6 +263,10 @@ class _ServiceBase:
             upload_failing_seconds=svc.ready_upload_failing_seconds,
             stopped=self._stopped,
             restoring=stats.restore_progress() if stats else None,
+            dead_letters_failing=self.engine.dead_letters_failing,
+            dead_letter_failing_since=self.engine.dead_letter_failing_since,
+            stuck_workers=r.stuck_workers if r is not None else 0,
+            workers=r.workers if r is not None else 0,
         )
 
     def _ensure_logging(self) -> None:
@@ -366,6 +375,7 @@ class _ServiceBase:
             stats=r.stats if r is not None else None,
             now=self.clock.time(),
             started_at=self.started_at,
+            stuck_workers=r.stuck_workers if r is not None else 0,
         )
 
     def get_station_status(self) -> dict[str, dict[str, Any]]:

@@ -81,7 +81,21 @@ class _Batch(Generic[A]):
     closed: bool = False
 
 
+class FinalResult(dict[str, Any]):
+    """A run's result already in its uploaded form (``station_id`` first), with its JSON
+    encoding in ``encoded`` (made once, by the engine, when the run finished, and reused by
+    the upload). The collector keeps it as it is."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, station: StationId, value: Any, encoded: bytes = b"") -> None:
+        super().__init__(_as_result(station, value))
+        self.encoded = encoded
+
+
 def _as_result(station: StationId, value: Any) -> dict[str, Any]:
+    if isinstance(value, FinalResult):
+        return value
     if isinstance(value, dict):
         return {"station_id": station, **value}
     return {"station_id": station, "result": value}

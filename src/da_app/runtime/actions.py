@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from da_core.engine import DeadLetter, Forward, StationRun, Upload
+from da_core.engine import DeadLetter, Forward, RunTimedOut, StationRun, Upload
 from da_core.types import DeliveryReport, TopicPartition
 
 log = logging.getLogger("da_app.runner")
@@ -42,7 +42,7 @@ class RunDone:
             run.station_id,
             run.batch_id,
             ",".join(quality.get("available_topics", [])),
-            exc_info=error,
+            exc_info=None if isinstance(error, RunTimedOut) else error,
             extra={"station_id": run.station_id, "batch_id": run.batch_id},
         )
         return cls(run, None, error, seconds)

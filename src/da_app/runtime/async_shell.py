@@ -12,16 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
 from da_app.runtime import deliveries as dv
 from da_app.runtime import programs as pg
-from da_app.runtime.callbacks import BatchUploadHandler, Callback, ResultHandler, call_async
+from da_app.runtime.callbacks import (
+    BatchUploadHandler,
+    Callback,
+    ResultHandler,
+    call_async,
+    is_async_callable,
+)
 from da_app.runtime.core import LoopOptions, Ops
 from da_app.runtime.restore import aperform as restore_io
 from da_app.runtime.shell import Shell
+from da_app.runtime.workers import WorkerPool
 from da_core.engine import Engine
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
 
@@ -66,7 +72,8 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
             **options,
         )
         self.max_concurrency = max_concurrency
-        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="da-aworker")
+        self.max_workers = max_workers
+        self._executor = WorkerPool(max_workers, thread_name_prefix="da-aworker")
         self._done: asyncio.Queue[a.Completion] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop: asyncio.Event | None = None
@@ -151,6 +158,13 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
     @property
     def alive(self) -> bool:
         return self._main is not None and not self._main.done()
+
+    @property
+    def workers(self) -> int:
+        """Station runs at once: tasks for an async callback, else the executor's threads."""
+        if is_async_callable(self.callback):
+            return self.max_concurrency
+        return min(self.max_concurrency, self.max_workers)
 
     async def step(self) -> int:
         """One loop iteration; returns how many things happened (0 = idle)."""
@@ -251,4 +265,4 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         return await pg.drive_async(calls, self._call)
 
     async def _call(self, call: pg.Call) -> Any:
-        return await call_async(*call, self._executor)
+        return await call_async(*call, self._executor, self.core.watch.timeout or None)

@@ -58,6 +58,7 @@ from da_app.runtime.stats import RunnerStats
 from da_app.runtime.subscription import GLOBAL_REFRESH_SECONDS as GLOBAL_REFRESH_SECONDS
 from da_app.runtime.subscription import GlobalTopics, prepare_routing
 from da_app.runtime.upload_parts import UploadParts
+from da_app.runtime.watch import RunWatch
 from da_core.engine import Engine
 from da_core.ports import Clock
 from da_core.types import Record, TopicPartition
@@ -86,6 +87,7 @@ class LoopOptions(TypedDict, total=False):
     max_pending_uploads: int
     max_pending_forwards: int | None
     multi_consumer_mode: bool
+    callback_timeout: float
 
 
 class LoopCore:
@@ -112,6 +114,7 @@ class LoopCore:
         global_reader: bool = False,
         custom_upload: bool = False,
         restore_reader: bool = False,
+        callback_timeout: float = 0.0,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -133,6 +136,7 @@ class LoopCore:
         self.stats = RunnerStats(created_at=clock.time())
         # restore_reader: the shell can replay outside the group (da_app.runtime.restore)
         self.restore = RestorePhase(engine, clock, self.stats, enabled=restore_reader)
+        self.watch = RunWatch(callback_timeout)  # the run timeout (s, 0: none); stuck workers
         self.subscribed = False
         self._runs = 0
         self._uploads = UploadParts()
@@ -148,8 +152,15 @@ class LoopCore:
 
     @property
     def in_flight(self) -> int:
-        """Runs, uploads, shares and dead letters started and not answered yet."""
-        return self._runs + len(self._uploads) + len(self._dead) + self.engine.forwards_in_flight
+        """Runs (but the stuck: no drain waits for them), uploads, shares and dead letters
+        started and not answered yet."""
+        return (
+            self._runs
+            - self.watch.stuck
+            + len(self._uploads)
+            + len(self._dead)
+            + self.engine.forwards_in_flight
+        )
 
     def idle(self) -> bool:
         """Nothing queued, running, uploading (or waiting to retry) or waiting to be told."""
@@ -179,6 +190,8 @@ class LoopCore:
             n += 1
             if isinstance(item, RunDone):
                 self._runs -= 1
+                if not self.watch.returned(item.run):
+                    continue  # a timed-out run came back late: its slot is free again
                 self.restore.run_done()
                 self.stats.run_finished(item.seconds, item.run.module_input)
                 self.stats.result_handler_errors += item.handler_failed
@@ -269,11 +282,13 @@ class LoopCore:
     def take_work(self) -> Work:
         """Advance the engine's time and take what may start now within the limits."""
         eng = self.engine
+        self.watch.expire(self)
         now = self.clock.time()
         eng.tick(now)
-        free = self.max_runs - self._runs
+        free = self.max_runs - self._runs  # stuck runs keep their slots
         runs = eng.take_runs(free, now) if free > 0 and eng.runnable else []
         self._runs += len(runs)
+        self.watch.started(runs, now)
         uploads = eng.take_uploads(now)
         for up in uploads:
             parts = 1 if self.custom_upload else len(up.records)

@@ -83,6 +83,11 @@ class Shell(Generic[C, P]):
         return self.core.stats
 
     @property
+    def stuck_workers(self) -> int:
+        """Workers still busy with a run that timed out (``watch``)."""
+        return self.core.watch.stuck
+
+    @property
     def flow(self) -> FlowControl:
         return self.core.flow
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
@@ -29,6 +29,7 @@ from da_app.runtime.callbacks import (
 from da_app.runtime.core import LoopOptions, Ops
 from da_app.runtime.deliveries import produce_work
 from da_app.runtime.restore import perform as restore_io
+from da_app.runtime.workers import WorkerPool
 from da_core.engine import Engine
 from da_core.ports import Clock, Consumer, Producer
 
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 log = logging.getLogger("da_app.runner")
+
+STOP_WORKER_WAIT = 2.0
+"""Seconds ``stop`` waits for busy workers after the drain; one still busy is left behind (a
+daemon thread: it cannot keep the process alive)."""
 
 
 class SyncRunner(sh.Shell[Consumer, Producer]):
@@ -70,7 +75,7 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             restore_reader=restore_consumer is not None,
             **options,
         )
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="da-worker")
+        self._pool = WorkerPool(max_workers, thread_name_prefix="da-worker")
         handlers = (callback, result_handler, batch_upload_handler)
         needs_loop = any(f is not None and is_async_callable(f) for f in handlers)
         self._aloop = LoopThread() if needs_loop else None
@@ -180,8 +185,13 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             self._close_workers(wait=True)
             self.core.closed()
 
+    @property
+    def workers(self) -> int:
+        """Threads that run station callbacks."""
+        return self.max_workers
+
     def _close_workers(self, wait: bool) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._pool.shutdown(wait=wait, cancel_futures=not wait, timeout=STOP_WORKER_WAIT)
         if self._aloop is not None:
             self._aloop.close()
 
@@ -243,4 +253,4 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
 
     def _call(self, call: pg.Call) -> Any:
         """One user call, on a worker thread (an async callable on the private loop)."""
-        return call_sync(*call, self._aloop)
+        return call_sync(*call, self._aloop, self.core.watch.timeout or None)

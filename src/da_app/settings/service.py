@@ -258,6 +258,18 @@ class ServiceSettings:
     dead_letter_topic: str = _setting(
         "DATA-ANALYSIS-DEAD-LETTER", _text, "where records that cannot be processed go"
     )
+    dead_letter_max_attempts: int = _setting(
+        10,
+        _whole(1),
+        "failed attempts (with backoff 0.2 s … 30 s) after which a dead letter is given up: "
+        "the bad record is released unsent, logged at ERROR and counted (dead_letter_lost)",
+    )
+    callback_timeout_seconds: float = _setting(
+        60.0,
+        _non_negative,
+        "a station run not back after this long fails with reason timeout and is retried "
+        "by policy; a sync worker stays stuck until its callback returns; 0: no timeout (s)",
+    )
     instance_id: str | None = _setting(
         None,
         _optional_text,

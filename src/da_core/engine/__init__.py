@@ -5,7 +5,8 @@
 
 * ``facade``: ``Engine``, wiring the parts below and the batch collector together;
 * ``items``: ``StationRun``, ``Upload``, ``DeadLetter``, ``Forward``, ``RecordRef``,
-  ``EngineStats``;
+  ``EngineStats``, the run faults (``RunFault``: ``BadResult``, ``RunTimedOut``,
+  ``CallbackExit``);
 * ``stations``: the station store (per-station data: windows, dependency results, globals);
 * ``table``: one module's scheduling over the store (readiness, ready queue, retry and
   interval schedules, sweep, revoke, add/remove, status views);
@@ -24,15 +25,21 @@ from __future__ import annotations
 from da_core.engine.facade import Engine
 from da_core.engine.intake import FIELD_REPORT_AFTER, PREVIEW_BYTES
 from da_core.engine.items import (
+    RUN_FAULTS,
+    BadResult,
+    CallbackExit,
     DeadLetter,
     EngineStats,
     Forward,
     RecordRef,
+    RunFault,
+    RunTimedOut,
     StationRun,
     Upload,
 )
 from da_core.engine.outbox import (
     DEAD_LETTER_BACKOFF,
+    DEAD_LETTER_MAX_ATTEMPTS,
     FORWARD_BACKOFF,
     FORWARD_BACKOFF_MAX,
     UPLOAD_BACKOFF,
@@ -42,18 +49,24 @@ from da_core.engine.outbox import (
 
 __all__ = [
     "DEAD_LETTER_BACKOFF",
+    "DEAD_LETTER_MAX_ATTEMPTS",
     "FIELD_REPORT_AFTER",
     "FORWARD_BACKOFF",
     "FORWARD_BACKOFF_MAX",
     "PREVIEW_BYTES",
+    "RUN_FAULTS",
     "UPLOAD_BACKOFF",
     "UPLOAD_BACKOFF_MAX",
     "Backoff",
+    "BadResult",
+    "CallbackExit",
     "DeadLetter",
     "Engine",
     "EngineStats",
     "Forward",
     "RecordRef",
+    "RunFault",
+    "RunTimedOut",
     "StationRun",
     "Upload",
 ]

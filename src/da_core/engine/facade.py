@@ -21,6 +21,7 @@ The work is done by the package's parts, one concern each (see ``da_core.engine`
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,17 +29,20 @@ from typing import Any
 from da_core.batch_collector import BatchCollector, RunOutcome
 from da_core.config import Catalog, ModuleConfig
 from da_core.engine.caches import EngineCaches
+from da_core.engine.encoding import final_result
 from da_core.engine.forwarding import Forwarder
 from da_core.engine.intake import Intake
 from da_core.engine.items import (
+    BadResult,
     DeadLetter,
     EngineStats,
     Forward,
     RecordRef,
+    RunFault,
     StationRun,
     Upload,
 )
-from da_core.engine.outbox import Outbox
+from da_core.engine.outbox import DEAD_LETTER_MAX_ATTEMPTS, Outbox
 from da_core.engine.restore import Restorer
 from da_core.engine.stations import StationData, StationStore
 from da_core.engine.table import StationTable
@@ -47,6 +51,8 @@ from da_core.offset_ledger import OffsetLedger
 from da_core.ports import JsonCodec
 from da_core.routing import Routing
 from da_core.types import Record, TopicPartition
+
+log = logging.getLogger("da_core.engine")
 
 
 class Engine:
@@ -61,16 +67,22 @@ class Engine:
         owns_station: Callable[[str], bool] | None = None,
         sweep_interval: float | None = None,
         routing: Routing | None = None,
+        dead_letter_max_attempts: int | None = DEAD_LETTER_MAX_ATTEMPTS,
     ) -> None:
+        """``dead_letter_max_attempts``: failed attempts after which a dead letter is given
+        up and its record released (``outbox``; None: retried for ever)."""
         self.routing = routing = routing if routing is not None else Routing()
         self.stats = stats = EngineStats()
         self.ledger = ledger = OffsetLedger(catalog.commit)
         """The offset ledger. Read-only for callers: tell the engine, not the ledger."""
+        self._codec = codec
         self._ids = ids = itertools.count(1)  # one sequence: runs, uploads, dead letters, shares
         self._caches = caches = EngineCaches()
         self._store = store = StationStore()
         self._table = table = StationTable(store, ledger, stats, owns_station)
-        self._outbox = out = Outbox(catalog.module(module), ledger, stats, codec, ids)
+        self._outbox = out = Outbox(
+            catalog.module(module), ledger, stats, codec, ids, dead_letter_max_attempts
+        )
         self._forwarder = fwd = Forwarder(routing, out.forwards, ledger, stats, caches, codec, ids)
         self._intake = intake = Intake(
             table, store, fwd, out.dead_letters, ledger, stats, caches, codec, ids
@@ -286,15 +298,37 @@ class Engine:
     def finish_run(
         self, run: StationRun, now: float, *, result: Any = None, error: BaseException | None = None
     ) -> None:
-        """Tell the engine a run ended with ``result`` (may be None) or raised ``error``."""
+        """Tell the engine a run ended with ``result`` (may be None) or raised ``error``.
+
+        A result is encoded here, once (``encoding.final_result``): one that is not JSON
+        fails the run with reason ``bad_result`` (counted in ``stats.run_faults``, one ERROR
+        line naming the station and the encoder's complaint), as a ``RunFault`` given by the
+        runner (``timeout``, ``callback_exit``) does; other errors are counted by exception
+        class in ``stats.runs_failed``. A failed run is retried per the trigger's policy."""
         entry = self._running_runs.pop(run.run_id, None)
         if entry is None:
             return
         refs = entry[1]
         stats = self.stats
+        if error is None and result is not None:
+            try:
+                result = final_result(run.station_id, result, self._codec)
+            except BadResult as exc:
+                error = exc
+                log.error(
+                    "result of station %s is not JSON (%s: %s); the run fails (bad_result)",
+                    run.station_id,
+                    type(result).__name__,
+                    exc,
+                    extra={"station_id": run.station_id, "da_module": self.module.name},
+                )
         if error is not None:
-            etype = type(error).__name__
-            stats.runs_failed[etype] = stats.runs_failed.get(etype, 0) + 1
+            if isinstance(error, RunFault):
+                etype = error.reason
+                stats.run_faults[etype] = stats.run_faults.get(etype, 0) + 1
+            else:
+                etype = type(error).__name__
+                stats.runs_failed[etype] = stats.runs_failed.get(etype, 0) + 1
             outcome = RunOutcome(kind="error", value=None, error_type=etype)
             refs = self._table.run_failed(
                 run.station_id, f"{etype}: {error}", refs, now, self.module
@@ -370,9 +404,20 @@ class Engine:
 
     def dead_letter_done(self, dl_id: int, ok: bool, now: float) -> None:
         """The answer for a dead letter: acknowledged releases its record, else it is retried
-        with backoff."""
+        with backoff, up to ``dead_letter_max_attempts`` attempts; then it is given up and its
+        record released (``stats.dead_letters_lost``, an ERROR line)."""
         self._now = now
         self._outbox.dead_letter_done(dl_id, ok, now)
+
+    @property
+    def dead_letters_failing(self) -> int:
+        """Dead letters pending whose last attempt failed (the service is degraded)."""
+        return self._outbox.dead_letters_failing
+
+    @property
+    def dead_letter_failing_since(self) -> float | None:
+        """When dead letters began failing (None: none is failing now)."""
+        return self._outbox.dead_letter_failing_since
 
     # ------------------------------------------------------------------ commits and partitions
 

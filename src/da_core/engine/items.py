@@ -28,6 +28,36 @@ class RecordRef:
         self.remaining = remaining
 
 
+RUN_FAULTS = ("bad_result", "timeout", "callback_exit")
+"""Reasons a run fails other than its callback raising (``EngineStats.run_faults``)."""
+
+
+class RunFault(Exception):
+    """A run failed for ``reason`` (one of ``RUN_FAULTS``) rather than by its callback raising
+    an exception of its own; the runner passes one to ``Engine.finish_run`` as ``error``."""
+
+    reason = "run_fault"
+
+
+class BadResult(RunFault):
+    """The callback's result cannot be encoded as JSON (``__cause__``: the encoder's error)."""
+
+    reason = "bad_result"
+
+
+class RunTimedOut(RunFault):
+    """The callback did not return within the run timeout (``service.callback_timeout_seconds``)."""
+
+    reason = "timeout"
+
+
+class CallbackExit(RunFault):
+    """A user callable raised ``SystemExit`` or ``KeyboardInterrupt`` (``__cause__``): a failed
+    run, never the end of a worker or of the loop."""
+
+    reason = "callback_exit"
+
+
 @attrs.frozen(slots=True)
 class StationRun:
     """A run to start: call the module's callback with ``module_input`` for ``station_id``."""
@@ -96,6 +126,10 @@ class EngineStats:
     runs_ok: int = 0
     runs_none: int = 0
     runs_failed: dict[str, int] = attrs.field(factory=dict)
+    """Runs whose callback raised, by exception class name."""
+    run_faults: dict[str, int] = attrs.field(factory=dict)
+    """Runs failed for a reason of ``RUN_FAULTS`` (``bad_result``, ``timeout``,
+    ``callback_exit``), by reason."""
     batches_formed: int = 0
     batches_completed: int = 0
     batches_timed_out: int = 0
@@ -107,6 +141,10 @@ class EngineStats:
     upload_retries: int = 0
     dead_letters: int = 0
     dead_letter_failures: int = 0
+    """Failed attempts to produce a dead letter."""
+    dead_letters_lost: int = 0
+    """Dead letters given up after ``dead_letter_max_attempts`` failed attempts: their records
+    were released without reaching the dead-letter topic (``outbox``)."""
     stations_evicted: int = 0
     refs_released_unused: int = 0
     global_values_cached: int = 0

@@ -5,8 +5,18 @@ uploads here (their records encoded by ``encoding``).
 Each kind is a ``Lane``. Every entry of a lane is in exactly one of three places: new (FIFO,
 handed out in order), waiting for its retry (a heap by due time), or handed out (awaiting the
 runner's answer). An acknowledged entry releases the record references it holds; a refused one
-is retried after ``Backoff.delay(attempt)`` and its records stay uncommitted meanwhile. Nothing
-is ever dropped: at-least-once (SPEC §6) outranks a broker that refuses for long.
+is retried after ``Backoff.delay(attempt)`` and its records stay uncommitted meanwhile.
+Uploads and shares are never dropped: at-least-once (SPEC §6) outranks a broker that refuses
+for long.
+
+Dead letters are the one bounded lane (SPEC §7: "retried with backoff and a bound"): after
+``dead_letter_max_attempts`` failed attempts (a bad record larger than the producer's
+``message.max.bytes``, a dead-letter topic the broker refuses) the dead letter is given up and
+its record *released*, so the partition's commits advance past it instead of stalling every
+good record behind it for ever. It is counted (``EngineStats.dead_letters_lost``) and logged
+at ERROR with the record's topic, partition, offset and reason, so an operator can still read
+it from the source topic. While a dead letter is failing (``dead_letters_failing`` > 0) the
+service reports itself degraded.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ log = logging.getLogger("da_core.engine")
 UPLOAD_BACKOFF_MAX = 30.0
 FORWARD_BACKOFF_MAX = 5.0
 DEAD_LETTER_BACKOFF_MAX = 30.0
+DEAD_LETTER_MAX_ATTEMPTS = 10
+"""Failed attempts after which a dead letter is given up (about 80 s of backoff)."""
 
 
 @attrs.frozen
@@ -127,6 +139,21 @@ class Lane(Generic[T]):
         heapq.heappush(self._retry, (now + delay, item_id))
         return item, delay
 
+    def drop(self, item_id: int) -> Sequence[RecordRef]:
+        """Forget an item without an acknowledgement (given up); returns the references it
+        held (empty for an unknown id)."""
+        e = self._entries.pop(item_id, None)
+        if e is None:
+            return ()
+        if any(i == item_id for _, i in self._retry):
+            self._retry = [x for x in self._retry if x[1] != item_id]
+            heapq.heapify(self._retry)
+        return e.refs
+
+    def get(self, item_id: int) -> T | None:
+        e = self._entries.get(item_id)
+        return None if e is None else e.item
+
     def refs(self, item_id: int) -> Sequence[RecordRef]:
         e = self._entries.get(item_id)
         return () if e is None else e.refs
@@ -157,12 +184,19 @@ class Outbox:
         stats: EngineStats,
         codec: JsonCodec,
         ids: Iterator[int],
+        dead_letter_max_attempts: int | None = DEAD_LETTER_MAX_ATTEMPTS,
     ) -> None:
         self.uploads: Lane[Upload] = Lane(UPLOAD_BACKOFF)
         self.dead_letters: Lane[DeadLetter] = Lane(DEAD_LETTER_BACKOFF)
         self.forwards: Lane[Forward] = Lane(FORWARD_BACKOFF)
         self.upload_failing_since: float | None = None
         """When the current run of failed uploads began (None: the last one succeeded)."""
+        self.dead_letter_max_attempts = dead_letter_max_attempts
+        """Failed attempts after which a dead letter is given up (None: never)."""
+        self.dead_letters_failing = 0
+        """Dead letters pending whose last attempt failed (waiting for their retry)."""
+        self.dead_letter_failing_since: float | None = None
+        """When ``dead_letters_failing`` last became non-zero (None while it is 0)."""
         self.module = module
         """The module whose results are uploaded (replaced by a reconfiguration)."""
         self._ledger = ledger
@@ -224,30 +258,61 @@ class Outbox:
         )
 
     def dead_letter_done(self, dl_id: int, ok: bool, now: float) -> None:
-        if ok:
-            refs = self.dead_letters.succeeded(dl_id)
-            if refs is not None:
-                self._stats.dead_letters += 1
-                release(refs, self._ledger, self._stats)
+        lane = self.dead_letters
+        dl = lane.get(dl_id)
+        if dl is None:
             return
-        failed = self.dead_letters.failed(dl_id, now)
-        if failed is None:
+        if ok:
+            self._stats.dead_letters += 1
+            if dl.attempt:
+                self._not_failing()
+            release(lane.succeeded(dl_id) or (), self._ledger, self._stats)
+            return
+        stats = self._stats
+        stats.dead_letter_failures += 1
+        if not dl.attempt:
+            self.dead_letters_failing += 1
+            if self.dead_letter_failing_since is None:
+                self.dead_letter_failing_since = now
+        src = dl.source
+        where = {"topic": src.topic, "reason": dl.reason, "da_module": self.module.name}
+        bound = self.dead_letter_max_attempts
+        if bound is not None and dl.attempt + 1 >= bound:
+            stats.dead_letters_lost += 1
+            self._not_failing()
+            release(lane.drop(dl_id), self._ledger, stats)
+            log.error(
+                "dead letter of %s[%d]@%d (reason %s) failed %d times; giving up: the record is "
+                "released without a dead letter (dead_letter_lost)",
+                src.topic,
+                src.partition,
+                src.offset,
+                dl.reason,
+                dl.attempt + 1,
+                extra={**where, "event": "dead_letter_lost"},
+            )
+            return
+        failed = lane.failed(dl_id, now)
+        if failed is None:  # pragma: no cover - the entry was found above
             return
         dl, delay = failed
-        self._stats.dead_letter_failures += 1
         log.error(
-            "dead letter of %s[%d]@%d failed (attempt %d); retrying in %.1fs",
-            dl.source.topic,
-            dl.source.partition,
-            dl.source.offset,
+            "dead letter of %s[%d]@%d (reason %s) failed (attempt %d of %s); retrying in %.1fs",
+            src.topic,
+            src.partition,
+            src.offset,
+            dl.reason,
             dl.attempt,
+            bound,
             delay,
-            extra={
-                "event": "dead_letter_failed",
-                "topic": dl.source.topic,
-                "da_module": self.module.name,
-            },
+            extra={**where, "event": "dead_letter_failed"},
         )
+
+    def _not_failing(self) -> None:
+        """A failing dead letter left the failing state (acknowledged or given up)."""
+        self.dead_letters_failing = max(0, self.dead_letters_failing - 1)
+        if not self.dead_letters_failing:
+            self.dead_letter_failing_since = None
 
     def forward_done(self, fwd_id: int, ok: bool, now: float, error: str | None) -> None:
         if ok:
