@@ -125,6 +125,8 @@ def build_sync_runner(
         poll_timeout=options.poll_timeout,
         max_poll_records=options.max_poll_records,
         drain_timeout=options.drain_timeout,
+        shutdown_timeout=options.shutdown_timeout,
+        broker=options.broker,
         global_consumer=clients.consumer() if engine.global_topics else None,
         multi_consumer_mode=options.multi_consumer_mode,
     )
@@ -153,6 +155,8 @@ def build_async_runner(
         poll_timeout=options.poll_timeout,
         max_poll_records=options.max_poll_records,
         drain_timeout=options.drain_timeout,
+        shutdown_timeout=options.shutdown_timeout,
+        broker=options.broker,
         global_consumer=clients.consumer() if engine.global_topics else None,
         multi_consumer_mode=options.multi_consumer_mode,
     )

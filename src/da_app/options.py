@@ -56,6 +56,9 @@ class ServiceOptions:
     multi_consumer_mode: bool
     drain_timeout: float
     station_routing: str
+    shutdown_timeout: float = 20.0
+    broker: str = "the broker"
+    """How log lines and ``/ready`` name the broker: its bootstrap servers."""
     servers: ServerPlan = ServerPlan()
 
 
@@ -105,6 +108,8 @@ def resolve_options(
         ),
         drain_timeout=drain_timeout,
         station_routing=station_routing or settings.routing_mode(chosen),
+        shutdown_timeout=svc.shutdown_timeout_seconds,
+        broker=",".join(settings.kafka.bootstrap_servers) or chosen,
         servers=ServerPlan(
             health_host=svc.health_host,
             health_port=hp,

@@ -237,6 +237,9 @@ class _ServiceBase:
             stuck_seconds=svc.health_stuck_seconds,
             upload_failing_seconds=svc.ready_upload_failing_seconds,
             stopped=self._stopped,
+            broker_connected=stats.broker_connected if stats else None,
+            broker_error=stats.broker_error if stats else None,
+            broker=r.core.broker.broker if r is not None else "the broker",
         )
 
     def liveness(self) -> Probe:

@@ -12,7 +12,11 @@ Group membership
 
 Offsets
     Auto-commit and the offset store are always off; ``commit`` sends the explicit next-to-read
-    offsets synchronously and raises ``CommitError`` when the broker refuses any of them.
+    offsets synchronously and raises ``CommitError`` when the broker refuses any of them, and
+    at once, without sending, while the client knows every broker to be down (a synchronous
+    commit would wait for a coordinator for the length of the outage). The residual case, a
+    broker dying between the last poll and the commit, is bounded by librdkafka's own
+    coordinator wait.
     ``committed`` asks through the never-fetching handle (``ConsumerBase._meta_consumer``).
 """
 
@@ -108,6 +112,12 @@ class GroupMixin(ConsumerBase):
             return
         wanted = to_ck_offsets(offsets)
         shown = ", ".join(f"{tp}={offset}" for tp, offset in offsets.items())
+        if self._connected is False:
+            # librdkafka's synchronous commit waits for a coordinator (45 s and more while
+            # the brokers are down): refuse at once, the caller keeps the offsets and retries
+            raise CommitError(
+                f"group {self.group_id}: commit of {shown} not sent: every broker is down"
+            )
         try:
             result = self._consumer.commit(offsets=wanted, asynchronous=False)
         except ck.KafkaException as exc:

@@ -237,9 +237,22 @@ class Wait:
 
 @attrs.frozen
 class Sleep:
-    """Wait ``seconds`` (a backoff); a stop request ends it early. Answer: None."""
+    """Wait ``seconds`` (a backoff); a stop request ends it early. Answer: True when a stop
+    request ended it (or had been made), else False."""
 
     seconds: float
+
+
+@attrs.frozen
+class Connect:
+    """Start the clients that must connect before use (the async shell's ``start()`` of its
+    consumers and producer; the sync clients connect by themselves). Idempotent. Answer:
+    None; raises when the broker cannot be reached."""
+
+
+@attrs.frozen
+class BrokerState:
+    """Answer: the group consumer's ``connected()`` (True, False, or None: cannot tell)."""
 
 
 @attrs.frozen
@@ -259,6 +272,8 @@ Op = (
     | Commit
     | Wait
     | Sleep
+    | Connect
+    | BrokerState
     | RequestStop
 )
 """Every I/O operation a shell performs for the core."""

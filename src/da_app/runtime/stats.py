@@ -150,6 +150,12 @@ class RunnerStats:
     throughput: RateSampler = attrs.field(factory=RateSampler)
     refused: str | None = None
     """Why the runner refused to go on (station co-location broken, ``da_core.routing``)."""
+    broker_connected: bool | None = None
+    """Connected to the broker (None until known); kept by ``BrokerWatch``."""
+    broker_disconnects: int = 0
+    """Times the broker became unreachable (at start or later)."""
+    broker_error: str | None = None
+    """Why the broker is unreachable, while it is."""
 
     def run_finished(self, seconds: float, module_input: Mapping[str, Any]) -> None:
         """Account one finished run (on the loop, when its result comes back)."""

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
+from da_app.runtime import draining
 from da_app.runtime import programs as pg
 from da_app.runtime import shell as sh
 from da_app.runtime.callbacks import (
@@ -90,14 +91,17 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
         self._drive(self.core.subscribe(again=True))
 
     def start(self) -> None:
-        """Run the loop in a background thread."""
+        """Run the loop in a background thread (after a first set-up attempt here: when the
+        broker is unreachable, the loop retries with backoff)."""
         self.subscribe()
         self._thread = threading.Thread(target=self.run, name="da-engine-loop", daemon=True)
         self._thread.start()
 
     def run(self) -> None:
-        """Run the loop on this thread until ``stop()``; then drain and commit."""
-        self.subscribe()
+        """Run the loop on this thread until ``stop()``; then drain and commit. After a
+        failed set-up (in ``start``), the loop's iterations retry it with backoff."""
+        if not self.core.broker.setup_failures:
+            self.subscribe()
         self._running = True
         try:
             while not self._stop.is_set():
@@ -117,7 +121,7 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
         """Stop consuming, finish in-flight work (up to ``drain_timeout``), commit, close."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout if timeout is not None else self.core.drain_timeout + 10)
+            self._thread.join(timeout if timeout is not None else self.core.shutdown_timeout + 5)
         elif self._thread is None and not self.stopped.is_set():
             self._shutdown()
             self.stopped.set()
@@ -164,7 +168,7 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
                 log.error("consumer close failed: %s", exc)
             if self.global_consumer is not None:
                 self.global_consumer.close()
-            remaining = self.producer.flush(5.0)
+            remaining = self.producer.flush(draining.close_budget(self.core))
             if remaining:
                 log.warning("stop: %d produced records without delivery report", remaining)
             self.producer.close()
@@ -189,7 +193,9 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             case a.Start(work):
                 self._start(work)
             case a.Sleep(seconds):
-                self._stop.wait(seconds)
+                return self._stop.wait(seconds)
+            case a.Connect():
+                return None  # librdkafka clients connect by themselves
             case a.RequestStop():
                 self._stop.set()
             case _:
