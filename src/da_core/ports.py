@@ -174,7 +174,9 @@ class Producer(Protocol):
     def flush(self, timeout: float) -> int:
         """Wait until every queued record has its report; returns how many are still pending."""
 
-    def close(self) -> None: ...
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued (for at most ``timeout`` seconds when given, else the
+        adapter's own bound), then release the client; what is left gets failed reports."""
 
 
 class AsyncConsumer(Protocol):

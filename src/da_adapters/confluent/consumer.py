@@ -198,6 +198,7 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
             metadata = self._consumer.list_topics(topic, timeout=self._timeout)
         except ck.KafkaException as exc:
             raise ConfluentError(f"metadata of topic {topic!r}: {exc}") from exc
+        self._connected = True  # a broker answered (an older all-brokers-down is stale)
         found = metadata.topics.get(topic)
         if found is None or not found.partitions:
             return []

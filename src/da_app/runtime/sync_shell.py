@@ -168,10 +168,11 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
                 log.error("consumer close failed: %s", exc)
             if self.global_consumer is not None:
                 self.global_consumer.close()
-            remaining = self.producer.flush(draining.close_budget(self.core))
+            budget = draining.close_budget(self.core)
+            remaining = self.producer.flush(budget)
             if remaining:
                 log.warning("stop: %d produced records without delivery report", remaining)
-            self.producer.close()
+            self.producer.close(0.0 if remaining else budget)
             self._close_workers(wait=True)
             self.core.closed()
 
