@@ -532,12 +532,37 @@ class BrokerState:
 
 
 class RunningBroker:
-    """A broker started by this module; `stop()` is idempotent."""
+    """A broker started by this module; `stop()` is idempotent. `halt()` stops the process
+    but keeps its directory (data, configuration, ports); `resume()` starts it again on the
+    same port and data directory (a broker restart, for outage tests)."""
 
-    def __init__(self, state: BrokerState, process: subprocess.Popen[bytes] | None) -> None:
+    def __init__(
+        self,
+        state: BrokerState,
+        process: subprocess.Popen[bytes] | None,
+        relaunch: Any = None,
+    ) -> None:
         self.state = state
         self.process = process
         self._stopped = False
+        self._relaunch = relaunch
+
+    def halt(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """Stop the broker process (SIGTERM, by PID), keeping its data directory."""
+        stop_broker(self.state, timeout=timeout, process=self.process, remove_tmp=False)
+
+    def resume(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        """Start the halted broker again from its directory; wait until it answers."""
+        if self._relaunch is None:
+            raise BrokerError("this broker cannot be restarted (not started by start_broker)")
+        process = self._relaunch()
+        self.process = process
+        self.state = BrokerState(**{**asdict(self.state), "pid": process.pid})
+        try:
+            wait_ready(process, self.state.bootstrap, Path(self.state.tmp_dir), timeout)
+        except BaseException:
+            stop_broker(self.state, timeout=10.0, process=process, remove_tmp=False)
+            raise
 
     @property
     def bootstrap(self) -> str:
@@ -687,10 +712,12 @@ def start_broker(
     detach: bool = True,
     die_with_parent: bool = False,
     overrides: Mapping[str, str] | None = None,
+    port: int | None = None,
 ) -> RunningBroker:
     """Fetch when needed, format storage in a new temp dir and start the broker; wait until it
     answers metadata requests. `detach` puts it in its own session (it outlives this process);
-    `die_with_parent` (Linux, needs setpriv) makes it get SIGTERM when this process dies."""
+    `die_with_parent` (Linux, needs setpriv) makes it get SIGTERM when this process dies.
+    `port`: listen on this port of 127.0.0.1 (else a free one)."""
     java = find_java()
     lib = ensure_fetched(version, cache_dir)
     sweep_stale_dirs()
@@ -699,10 +726,20 @@ def start_broker(
         for attempt in range(1, PORT_ATTEMPTS + 1):
             try:
                 return _start_once(
-                    java, lib, tmp_dir, version, timeout, heap, detach, die_with_parent, overrides
+                    java,
+                    lib,
+                    tmp_dir,
+                    version,
+                    timeout,
+                    heap,
+                    detach,
+                    die_with_parent,
+                    overrides,
+                    port,
                 )
             except _StartFailed as exc:
-                if "Address already in use" not in exc.tail or attempt == PORT_ATTEMPTS:
+                retry = "Address already in use" in exc.tail and port is None
+                if not retry or attempt == PORT_ATTEMPTS:
                     raise
                 _log("a port was taken meanwhile; retrying with new ports")
         raise AssertionError("unreachable")
@@ -721,12 +758,17 @@ def _start_once(
     detach: bool,
     die_with_parent: bool,
     overrides: Mapping[str, str] | None,
+    given_port: int | None = None,
 ) -> RunningBroker:
     data_dir = tmp_dir / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
     for name in ("kafka.log", "stdout.log"):
         (tmp_dir / name).unlink(missing_ok=True)
     port, controller_port = free_ports(2)
+    if given_port is not None:
+        port = given_port
+        while controller_port == port:
+            controller_port = free_ports(1)[0]
     props_file = tmp_dir / "server.properties"
     _write_properties(props_file, server_properties(data_dir, port, controller_port, overrides))
     (tmp_dir / "log4j2.properties").write_text(_log4j2_properties(tmp_dir / "kafka.log"))
@@ -739,17 +781,22 @@ def _start_once(
     if die_with_parent and setpriv:
         cmd = [setpriv, "--pdeathsig", "TERM", "--", *cmd]
     bootstrap = f"127.0.0.1:{port}"
-    with (tmp_dir / "stdout.log").open("ab") as out:
-        process = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_dir,
-            start_new_session=detach,
-            close_fds=True,
-        )
-    (tmp_dir / "broker.pid").write_text(f"{process.pid}\n")
+
+    def launch() -> subprocess.Popen[bytes]:
+        with (tmp_dir / "stdout.log").open("ab") as out:
+            started = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_dir,
+                start_new_session=detach,
+                close_fds=True,
+            )
+        (tmp_dir / "broker.pid").write_text(f"{started.pid}\n")
+        return started
+
+    process = launch()
     state = BrokerState(
         pid=process.pid,
         bootstrap=bootstrap,
@@ -768,7 +815,7 @@ def _start_once(
         f"storage formatted in {formatted - began:.1f} s, "
         f"broker ready on {bootstrap} after {time.monotonic() - formatted:.1f} s more"
     )
-    return RunningBroker(state, process)
+    return RunningBroker(state, process, launch)
 
 
 # --------------------------------------------------------------------------------------------

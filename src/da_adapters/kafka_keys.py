@@ -333,12 +333,25 @@ def aiokafka_drops() -> dict[str, str]:
 
 REDACTED: Final = "***"
 
-_SECRET_MARKERS: Final = ("password", "secret", "token", "jaas", "credential", "private")
+_SECRET_MARKERS: Final = (
+    "password",
+    "secret",
+    "token",
+    "jaas",
+    "credential",
+    "private",
+    # librdkafka's ``sasl.oauthbearer.config`` carries the unsecured JWS's claims, often a
+    # client secret or a bearer token inline ("principal=... clientSecret=..."), under a
+    # name that mentions none of the words above.
+    "oauthbearer.config",
+    "oauthbearer_config",
+)
 
 
 def is_secret_key(key: str) -> bool:
     """Whether a setting's value is a secret: its name mentions a password, secret, token,
-    credential, JAAS config or private key, or it is an inline PEM key (``ssl.key.pem``)."""
+    credential, JAAS config, private key or OAUTHBEARER configuration
+    (``sasl.oauthbearer.config``), or it is an inline PEM key (``ssl.key.pem``)."""
     k = key.lower()
     return any(m in k for m in _SECRET_MARKERS) or k.endswith("key.pem")
 

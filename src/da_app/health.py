@@ -5,11 +5,11 @@ document of one service, computed from values the services hand over.
   ``health_stuck_seconds`` of the service's clock. It fails for a loop that died or hangs, so
   the Kubernetes liveness probe restarts the pod; it never waits for the loop.
 * Readiness (``/ready``): alive, the consumer is subscribed and its last poll succeeded, the
-  producer is open, uploads have not been failing for longer than
-  ``ready_upload_failing_seconds``, no dead letter is failing, not every worker is stuck
-  (``degraded``: ``/health`` lists the same under ``degraded`` and stays 200), and no restore
-  of assigned partitions is running ("restoring n/m partitions": windows are rebuilt before
-  stations run). A member that
+  broker is reachable (a reason names it while it is not), the producer is open, uploads have
+  not been failing for longer than ``ready_upload_failing_seconds``, no dead letter is failing,
+  not every worker is stuck (``degraded``: ``/health`` lists the same under ``degraded`` and
+  stays 200), and no restore of assigned partitions is running ("restoring n/m partitions":
+  windows are rebuilt before stations run). A member that
   owns no partition (more instances than partitions) is still ready: gating on a non-empty
   assignment would stall rolling updates.
 * Status (``/status``): the guide's ``get_service_status()`` and ``get_station_status()``,
@@ -85,6 +85,10 @@ class ProbeInput:
     """Workers busy with a run that timed out (``da_app.runtime.watch``)."""
     workers: int = 0
     """Workers that run station callbacks (threads, or async tasks)."""
+    broker_connected: bool | None = None
+    broker_error: str | None = None
+    broker: str = "the broker"
+    """How the readiness reason names the broker (its bootstrap servers)."""
 
 
 @attrs.frozen
@@ -196,6 +200,8 @@ def readiness(p: ProbeInput, assignment: Sequence[Any] = ()) -> Probe:
             reasons.append("producer not connected")
         if p.restoring:
             reasons.append(p.restoring)
+        if p.broker_connected is False:
+            reasons.append(f"broker {p.broker} unreachable: {p.broker_error or 'no connection'}")
     failing_for = None if p.upload_failing_since is None else p.now - p.upload_failing_since
     if failing_for is not None and failing_for > p.upload_failing_seconds:
         reasons.append(

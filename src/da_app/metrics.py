@@ -169,6 +169,16 @@ class ServiceCollector(Collector):
         yield errors
         yield from _intake_metrics(stats)
         yield _counter(
+            "data_analysis_broker_disconnects_total",
+            "Times the broker became unreachable (at start or later)",
+            rstats.broker_disconnects if rstats else 0,
+        )
+        yield _gauge(
+            "data_analysis_broker_connected",
+            "1 while the consumer is connected to the broker, 0 while it is not",
+            1 if rstats is not None and rstats.broker_connected is not False else 0,
+        )
+        yield _counter(
             "batch_success_total",
             "Batches completed before their timeout",
             stats.batches_completed - stats.batches_timed_out,

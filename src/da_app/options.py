@@ -56,6 +56,9 @@ class ServiceOptions:
     multi_consumer_mode: bool
     drain_timeout: float
     station_routing: str
+    shutdown_timeout: float = 20.0
+    broker: str = "the broker"
+    """How log lines and ``/ready`` name the broker: its bootstrap servers."""
     servers: ServerPlan = ServerPlan()
     dead_letter_max_attempts: int = 10
     callback_timeout: float = 60.0
@@ -110,6 +113,8 @@ def resolve_options(
         station_routing=station_routing or settings.routing_mode(chosen),
         dead_letter_max_attempts=svc.dead_letter_max_attempts,
         callback_timeout=svc.callback_timeout_seconds,
+        shutdown_timeout=svc.shutdown_timeout_seconds,
+        broker=",".join(settings.kafka.bootstrap_servers) or chosen,
         servers=ServerPlan(
             health_host=svc.health_host,
             health_port=hp,

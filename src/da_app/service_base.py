@@ -267,6 +267,9 @@ class _ServiceBase:
             dead_letter_failing_since=self.engine.dead_letter_failing_since,
             stuck_workers=r.stuck_workers if r is not None else 0,
             workers=r.workers if r is not None else 0,
+            broker_connected=stats.broker_connected if stats else None,
+            broker_error=stats.broker_error if stats else None,
+            broker=r.core.broker.broker if r is not None else "the broker",
         )
 
     def _ensure_logging(self) -> None:

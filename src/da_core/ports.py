@@ -97,7 +97,14 @@ class Consumer(Protocol):
         """
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """Synchronously commit next-to-read offsets. Raises ``CommitError`` on failure."""
+        """Synchronously commit next-to-read offsets. Raises ``CommitError`` on failure,
+        within a bounded time even while the broker is unreachable (never blocks for the
+        length of an outage)."""
+
+    def connected(self) -> bool | None:
+        """Whether the client is connected to the cluster now: False once it has lost every
+        broker (told by the client, e.g. librdkafka's all-brokers-down), True once a broker
+        answers again, None while it cannot tell yet. Cheap; never does I/O itself."""
 
     def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
         """The group's committed next-to-read offsets (None when nothing is committed)."""
@@ -167,7 +174,9 @@ class Producer(Protocol):
     def flush(self, timeout: float) -> int:
         """Wait until every queued record has its report; returns how many are still pending."""
 
-    def close(self) -> None: ...
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued (for at most ``timeout`` seconds when given, else the
+        adapter's own bound), then release the client; what is left gets failed reports."""
 
 
 class AsyncConsumer(Protocol):
@@ -191,7 +200,11 @@ class AsyncConsumer(Protocol):
 
     async def poll(self, timeout: float, max_records: int = 500) -> list[Record]: ...
 
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """As ``Consumer.commit``: bounded in time, raises ``CommitError`` on failure."""
+
+    def connected(self) -> bool | None:
+        """As ``Consumer.connected`` (a plain method: reads state the client keeps)."""
 
     async def committed(
         self, partitions: Sequence[TopicPartition]

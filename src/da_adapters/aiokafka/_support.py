@@ -29,6 +29,24 @@ _RESET_ALIASES = {
 _RESETS = ("earliest", "latest", "none")
 
 
+AIOKAFKA_LOGGERS = (
+    "aiokafka",
+    "aiokafka.conn",
+    "aiokafka.cluster",
+    "aiokafka.consumer.consumer",
+    "aiokafka.consumer.fetcher",
+    "aiokafka.consumer.group_coordinator",
+    "aiokafka.producer.producer",
+    "aiokafka.producer.sender",
+)
+"""aiokafka's loggers that repeat a line per reconnect attempt during a broker outage; each
+gets a ``da_adapters.log_throttle.RateLimitFilter`` when a client is made."""
+
+COMMIT_TIMEOUT = 10.0
+"""Seconds a commit may wait for the broker (a commit during an outage fails after this
+instead of holding the loop for the whole outage; the ledger keeps the offsets)."""
+
+
 class AiokafkaError(DataAnalysisError):
     """aiokafka reported an error the caller must see (a fetch error such as an authorization
     failure or an out-of-range offset with ``auto_offset_reset='none'``, a failed metadata or

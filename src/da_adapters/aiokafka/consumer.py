@@ -27,6 +27,8 @@ from typing import Any
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from da_adapters.aiokafka._support import (
+    AIOKAFKA_LOGGERS,
+    COMMIT_TIMEOUT,
     AiokafkaError,
     client_kwargs,
     describe_kwargs,
@@ -39,6 +41,7 @@ from da_adapters.aiokafka.group import GroupMixin, _RebalanceAdapter
 from da_adapters.aiokafka.side_reads import SideReadsMixin
 from da_adapters.aiokafka.translate import to_aio_partitions
 from da_adapters.kafka_config import KafkaConfigSource, to_aiokafka_consumer
+from da_adapters.log_throttle import rate_limit_loggers
 from da_adapters.wire import sorted_partitions
 from da_core.types import PartitionLag, TopicPartition
 
@@ -60,7 +63,8 @@ class AiokafkaConsumer(GroupMixin, SideReadsMixin):
     Two running processes must never share an id. It wins over ``group_instance_id`` in the
     settings.
     ``request_timeout`` bounds ``lag_info``'s position lookups; ``revoke_timeout`` bounds how
-    long a revocation holds the rebalance for the caller's commit.
+    long a revocation holds the rebalance for the caller's commit; ``commit_timeout`` bounds
+    a commit (the broker may be unreachable).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class AiokafkaConsumer(GroupMixin, SideReadsMixin):
         request_timeout: float = 10.0,
         revoke_timeout: float = 10.0,
         instance_id: str | None = None,
+        commit_timeout: float = COMMIT_TIMEOUT,
     ) -> None:
         if not group_id:
             raise ValueError("a consumer needs a group id")
@@ -98,6 +103,8 @@ class AiokafkaConsumer(GroupMixin, SideReadsMixin):
         self.max_poll_records = translated.max_poll_records
         self._kwargs = kwargs
         self._timeout = request_timeout
+        self._commit_timeout = commit_timeout
+        rate_limit_loggers(AIOKAFKA_LOGGERS)
         rebalance_ms = kwargs.get("rebalance_timeout_ms") or kwargs.get("session_timeout_ms")
         rebalance = float(rebalance_ms) / 1000.0 if rebalance_ms else 10.0
         self._revoke_timeout = max(0.0, min(revoke_timeout, rebalance / 2))

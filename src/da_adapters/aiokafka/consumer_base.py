@@ -45,6 +45,7 @@ class ConsumerBase:
     auto_offset_reset: str
     _kwargs: dict[str, Any]
     _timeout: float
+    _commit_timeout: float
     _revoke_timeout: float
     _consumer: Any
     _manual: Any
@@ -62,6 +63,17 @@ class ConsumerBase:
     _buffer: list[Record]
     _closed: bool
     _turn: int
+
+    def connected(self) -> bool | None:
+        """Whether the group client holds a live connection to a broker now (None before
+        ``start``). aiokafka drops a connection from its table when it closes and adds one
+        only once it is established, so an outage empties the table."""
+        if self._consumer is None or self._closed:
+            return None
+        conns = getattr(self._consumer._client, "_conns", None)
+        if conns is None:
+            return None
+        return any(conn.connected() for conn in list(conns.values()))
 
     def _check_open(self) -> None:
         if self._closed:

@@ -15,7 +15,9 @@ Group membership and revocation
 
 Offsets
     Auto-commit is always off; ``commit`` sends explicit next-to-read offsets
-    (``{TopicPartition: offset}``) and turns every client error (``CommitFailedError``,
+    (``{TopicPartition: offset}``), waits at most ``commit_timeout`` seconds for the broker
+    (a timeout is a ``CommitError``: the caller keeps the offsets and retries), and turns
+    every client error (``CommitFailedError``,
     ``IllegalStateError`` for a partition this member does not own, broker errors) into
     ``CommitError``. When partitions are assigned, their committed offsets are checked against
     the partitions' beginning and end in a background task: one out of range (retention, a
@@ -174,7 +176,13 @@ class GroupMixin(ConsumerBase):
             return
         wanted = to_aio_offsets(offsets)
         try:
-            await consumer.commit(wanted)
+            await asyncio.wait_for(consumer.commit(wanted), self._commit_timeout)
+        except asyncio.TimeoutError as exc:
+            shown = ", ".join(f"{tp}={offset}" for tp, offset in offsets.items())
+            raise CommitError(
+                f"group {self.group_id}: commit of {shown} timed out after "
+                f"{self._commit_timeout:g}s (broker unreachable?)"
+            ) from exc
         except _CLIENT_ERRORS as exc:
             shown = ", ".join(f"{tp}={offset}" for tp, offset in offsets.items())
             raise CommitError(

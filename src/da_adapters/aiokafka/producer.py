@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from da_adapters.aiokafka._support import (
+    AIOKAFKA_LOGGERS,
     client_kwargs,
     describe_kwargs,
     log_notes,
@@ -28,6 +29,7 @@ from da_adapters.aiokafka._support import (
 )
 from da_adapters.aiokafka.translate import error_report, metadata_to_report
 from da_adapters.kafka_config import KafkaConfigSource, to_aiokafka_producer
+from da_adapters.log_throttle import rate_limit_loggers
 from da_core.errors import ConfigError, DeliveryError
 from da_core.types import DeliveryReport, OutboundRecord
 
@@ -67,6 +69,7 @@ class AiokafkaProducer:
         )
         kwargs.setdefault("acks", "all")
         self._kwargs = kwargs
+        rate_limit_loggers(AIOKAFKA_LOGGERS)
         self._producer: Any = None
         self._closed = False
 

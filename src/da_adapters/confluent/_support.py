@@ -4,6 +4,7 @@ callbacks, and log throttling."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -21,6 +22,7 @@ from da_adapters.kafka_config import (
     redact,
     servers_list,
 )
+from da_adapters.log_throttle import RateLimit, line_key
 from da_core.errors import ConfigError, DataAnalysisError
 
 log = logging.getLogger("da_adapters.confluent")
@@ -105,14 +107,19 @@ class LibrdkafkaLogBridge:
 
     An offset reset (the committed or fetch offset is out of range, e.g. after retention or a
     group-id change) is also reported on ``da_adapters.confluent`` as a warning naming the group
-    and the partition (SPEC §8); ``auto.offset.reset`` decides where reading resumes."""
+    and the partition (SPEC §8); ``auto.offset.reset`` decides where reading resumes.
+
+    Lines at WARNING or above are rate-limited (``da_adapters.log_throttle``): during an
+    outage librdkafka logs every reconnect attempt, and the loop reports the outage itself."""
 
     def __init__(self, group_id: str | None = None, reset: str | None = None) -> None:
         self.group_id = group_id
         self.reset = reset
+        self._limit = RateLimit()
 
     def log(self, level: int, msg: str, *args: Any) -> None:
-        rdkafka_log.log(level, msg, *args)
+        if level < logging.WARNING or self._limit.allow(line_key(str(args[-1] if args else msg))):
+            rdkafka_log.log(level, msg, *args)
         if self.group_id is None or len(args) < 3 or args[0] != "OFFSET":
             return
         match = _OFFSET_RESET.search(str(args[2]))
@@ -127,26 +134,47 @@ class LibrdkafkaLogBridge:
             )
 
 
+BROKER_DOWN_CODES = frozenset({ck.KafkaError._ALL_BROKERS_DOWN})
+"""``error_cb`` codes that mean the client has lost every broker."""
+_CONNECTION_CODES = frozenset({ck.KafkaError._TRANSPORT, ck.KafkaError._ALL_BROKERS_DOWN})
+
+
 def error_callback(
-    what: str, throttle: Throttle, on_fatal: Callable[[ck.KafkaError], None]
+    what: str,
+    throttle: Throttle,
+    on_fatal: Callable[[ck.KafkaError], None],
+    on_down: Callable[[ck.KafkaError], None] | None = None,
 ) -> Callable[[ck.KafkaError], None]:
     """An ``error_cb``: logs client-level errors (throttled; a broker down is retried by the
-    client) and hands fatal ones to ``on_fatal``."""
+    client, and connection errors are DEBUG lines: the loop reports the outage once), hands
+    fatal ones to ``on_fatal`` and all-brokers-down to ``on_down``."""
 
     def on_error(error: ck.KafkaError) -> None:
+        if on_down is not None and error.code() in BROKER_DOWN_CODES:
+            on_down(error)
+        if error.code() in _CONNECTION_CODES:
+            log.debug("%s: %s: %s", what, error.name(), error.str())
+            return
         if error.fatal():
             log.error("%s: fatal client error %s", what, error.str())
             on_fatal(error)
             return
         if throttle.allow(f"error:{error.code()}"):
-            level = (
-                logging.WARNING
-                if error.code() in (ck.KafkaError._TRANSPORT, ck.KafkaError._ALL_BROKERS_DOWN)
-                else logging.ERROR
-            )
-            log.log(level, "%s: %s: %s", what, error.name(), error.str())
+            log.error("%s: %s: %s", what, error.name(), error.str())
 
     return on_error
+
+
+def brokers_up(stats_json: str) -> bool | None:
+    """From a librdkafka statistics document (``stats_cb``): whether any broker connection
+    is up (None when the document names no broker)."""
+    try:
+        brokers = json.loads(stats_json).get("brokers") or {}
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(brokers, dict) or not brokers:
+        return None
+    return any(isinstance(b, dict) and b.get("state") == "UP" for b in brokers.values())
 
 
 _Client = TypeVar("_Client", ck.Consumer, ck.Producer, AdminClient)

@@ -27,6 +27,7 @@ from da_adapters.confluent._support import (
     LibrdkafkaLogBridge,
     Throttle,
     bootstrap_string,
+    brokers_up,
     check_bootstrap,
     describe_config,
     error_callback,
@@ -43,6 +44,10 @@ from da_adapters.confluent.translate import from_ck_partition, offset_or_none, t
 from da_adapters.kafka_config import KafkaConfigSource, to_librdkafka_consumer
 from da_adapters.wire import sorted_partitions
 from da_core.types import PartitionLag, TopicPartition
+
+STATS_INTERVAL_MS = 1000
+"""How often librdkafka reports its broker states (``stats_cb``, served from ``poll``): the
+delay before ``connected()`` sees a broker come back."""
 
 _ADMIN_PREFIXES = (
     "bootstrap.servers",
@@ -109,8 +114,14 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
         self._timeout = request_timeout
         self._throttle = Throttle()
         self._fatal = None
+        self._connected = None
         what = f"consumer of group {group_id}"
-        config.setdefault("error_cb", error_callback(what, self._throttle, self._set_fatal))
+        config.setdefault(
+            "error_cb", error_callback(what, self._throttle, self._set_fatal, self._set_down)
+        )
+        if "stats_cb" not in config:  # connection state: is any broker up? (every second)
+            config["stats_cb"] = self._on_stats
+            config.setdefault("statistics.interval.ms", STATS_INTERVAL_MS)
         config.setdefault("logger", LibrdkafkaLogBridge(group_id, self.auto_offset_reset))
         self._config = config
         log.debug("%s: librdkafka configuration %s", what, describe_config(config))
@@ -132,6 +143,22 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
             self.auto_offset_reset,
             f"static member {self.instance_id}" if self.instance_id else "dynamic member",
         )
+
+    # -- connection state ----------------------------------------------------------------------
+
+    def connected(self) -> bool | None:
+        """False from librdkafka's all-brokers-down (``error_cb``) until its statistics show
+        a broker up again (``stats_cb``, every ``STATS_INTERVAL_MS``); None before either
+        (or when the caller configured its own ``stats_cb``)."""
+        return self._connected
+
+    def _set_down(self, _error: ck.KafkaError) -> None:
+        self._connected = False
+
+    def _on_stats(self, stats_json: str) -> None:
+        up = brokers_up(stats_json)
+        if up is not None:
+            self._connected = up
 
     # -- administration ------------------------------------------------------------------------
 
@@ -171,6 +198,7 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
             metadata = self._consumer.list_topics(topic, timeout=self._timeout)
         except ck.KafkaException as exc:
             raise ConfluentError(f"metadata of topic {topic!r}: {exc}") from exc
+        self._connected = True  # a broker answered (an older all-brokers-down is stale)
         found = metadata.topics.get(topic)
         if found is None or not found.partitions:
             return []

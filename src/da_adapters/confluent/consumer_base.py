@@ -41,6 +41,7 @@ class ConsumerBase:
     _timeout: float
     _throttle: Throttle
     _fatal: ck.KafkaError | None
+    _connected: bool | None
     _config: dict[str, Any]
     _consumer: ck.Consumer
     _manual: ck.Consumer | None

@@ -142,19 +142,17 @@ class ConfluentProducer:
         """Records queued or in flight whose report has not been served yet."""
         return len(self._producer)
 
-    def close(self) -> None:
-        """Flush (up to ``close_timeout``); purge what is still queued so that its records get
-        failed reports; refuse further records. Closing twice is harmless."""
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (up to ``timeout``, else ``close_timeout``); purge what is still queued so
+        that its records get failed reports; refuse further records. Closing twice is
+        harmless."""
         if self._closed:
             return
         self._closed = True
-        left = self._producer.flush(self._close_timeout)
+        seconds = self._close_timeout if timeout is None else max(timeout, 0.0)
+        left = self._producer.flush(seconds)
         if left:
-            log.warning(
-                "producer: %d records not delivered after %ss; purging them",
-                left,
-                self._close_timeout,
-            )
+            log.warning("producer: %d records not delivered after %ss; purging them", left, seconds)
             self._producer.purge(in_queue=True, in_flight=True, blocking=True)
             self._producer.flush(1.0)
 

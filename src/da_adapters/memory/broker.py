@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from da_adapters.memory.broker_base import OffsetReset, RebalanceProtocol
-from da_adapters.memory.broker_faults import FaultsMixin
+from da_adapters.memory.broker_faults import BROKER_DOWN, BrokerDown, FaultsMixin
 from da_adapters.memory.broker_groups import GroupsMixin
 from da_adapters.memory.partitioner import partition_for_key
 from da_core.errors import DeliveryError
@@ -78,8 +78,11 @@ class MemoryBroker(GroupsMixin, FaultsMixin):
             return sorted(self._topics)
 
     def partitions_for(self, topic: str) -> list[int]:
-        """Partition numbers of a topic; empty when it does not exist (never creates it)."""
+        """Partition numbers of a topic; empty when it does not exist (never creates it).
+        Raises ``BrokerDown`` while the broker is down."""
         with self._cond:
+            if self._down:
+                raise BrokerDown(f"metadata of topic {topic!r}: {BROKER_DOWN}")
             t = self._topics.get(topic)
             return [] if t is None else list(range(len(t.logs)))
 
@@ -105,6 +108,8 @@ class MemoryBroker(GroupsMixin, FaultsMixin):
         ``DeliveryError`` (with a Kafka-like error code in its message) when the broker
         refuses it: an injected fault, a rejected or unknown topic, a bad partition."""
         with self._cond:
+            if self._down:
+                raise DeliveryError(BROKER_DOWN)
             rejection = self._rejected.get(topic)
             if rejection is not None:
                 raise DeliveryError(rejection)

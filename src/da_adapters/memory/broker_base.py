@@ -29,6 +29,9 @@ RebalanceProtocol = Literal["eager", "cooperative"]
 class BrokerBase:
     """The broker's state (see ``MemoryBroker`` for the arguments) and its lock-held helpers."""
 
+    _down: bool = False
+    """The broker is unreachable (fault injection, ``FaultsMixin.go_down``)."""
+
     def __init__(
         self,
         clock: Clock,

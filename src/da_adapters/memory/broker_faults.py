@@ -1,8 +1,10 @@
 """``FaultsMixin``: the fault injection of ``MemoryBroker``, for tests.
 
-``fail_next_produce``, ``reject_topic``/``accept_topic``, ``fail_commits`` and
+``fail_next_produce``, ``reject_topic``/``accept_topic``, ``fail_commits``,
 ``delete_records_before`` (a position below the new log start is out of range and is reset
-per ``auto_offset_reset``, see ``broker_groups``).
+per ``auto_offset_reset``, see ``broker_groups``) and ``go_down``/``come_up`` (the broker is
+unreachable: fetches return nothing, commits, metadata requests and produces fail, and the
+consumers' ``connected()`` says False, as a real client's would).
 """
 
 from __future__ import annotations
@@ -10,11 +12,35 @@ from __future__ import annotations
 from collections import deque
 
 from da_adapters.memory.broker_base import BrokerBase
+from da_core.errors import DataAnalysisError
 from da_core.types import TopicPartition
+
+BROKER_DOWN = "_TRANSPORT: broker down (injected fault)"
+"""The error text of everything refused while the broker is down."""
+
+
+class BrokerDown(DataAnalysisError):
+    """A metadata request to a broker that is down (``go_down``)."""
 
 
 class FaultsMixin(BrokerBase):
     """Faults injected into produce, commit and the logs (see the module docstring)."""
+
+    @property
+    def down(self) -> bool:
+        """The broker is unreachable (``go_down`` without ``come_up`` since)."""
+        return self._down
+
+    def go_down(self) -> None:
+        """Make the broker unreachable until ``come_up``; nothing stored is lost."""
+        with self._cond:
+            self._down = True
+
+    def come_up(self) -> None:
+        """Undo ``go_down``; waiting consumers look again."""
+        with self._cond:
+            self._down = False
+            self._changed_locked()
 
     def fail_next_produce(self, topic: str, error: str, count: int = 1) -> None:
         """The next ``count`` records produced to ``topic`` are refused with ``error``."""

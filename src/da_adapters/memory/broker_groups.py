@@ -145,6 +145,8 @@ class GroupsMixin(BrokerBase):
         ``positions`` in place; a position outside the log is reset per ``reset`` and logged."""
         out: list[Record] = []
         with self._cond:
+            if self._down:
+                return out
             tps = [tp for tp in positions if tp not in paused]
             out_of_range = self._reset_out_of_range_locked(positions, tps, reset)
             if tps:
@@ -184,6 +186,8 @@ class GroupsMixin(BrokerBase):
         negative offset, an unknown partition, or a partition another member owns (a late
         commit from a member that has lost it, which Kafka fences by generation)."""
         with self._cond:
+            if self._down:
+                raise CommitError(f"group {group_id!r}: commit failed: _TRANSPORT: broker down")
             group = self._group_locked(group_id)
             if group.commit_failures > 0:
                 group.commit_failures -= 1
@@ -232,6 +236,8 @@ class GroupsMixin(BrokerBase):
         positions: Mapping[TopicPartition, int],
         paused: set[TopicPartition],
     ) -> bool:
+        if self._down:
+            return False  # nothing can be fetched: wait for come_up() (it wakes the waiters)
         if member_id is not None:
             group = self._groups.get(group_id)
             if group is not None and group.needs_sync(member_id):

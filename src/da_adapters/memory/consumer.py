@@ -248,6 +248,10 @@ class MemoryConsumer:
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         self._core.commit(offsets)
 
+    def connected(self) -> bool | None:
+        """False while the broker is down (``MemoryBroker.go_down``)."""
+        return not self._core.broker.down
+
     def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
         return self._core.committed(partitions)
 
@@ -363,6 +367,10 @@ class AsyncMemoryConsumer:
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         self._check_started()
         self._core.commit(offsets)
+
+    def connected(self) -> bool | None:
+        """False while the broker is down (``MemoryBroker.go_down``)."""
+        return not self._core.broker.down
 
     async def committed(
         self, partitions: Sequence[TopicPartition]

@@ -73,7 +73,7 @@ class MemoryProducer:
         with self._cond:
             return len(self._ready)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Serve what is left (so no report is lost) and refuse further records."""
         with self._cond:
             self._closed = True

@@ -238,7 +238,8 @@ class Wait:
 
 @attrs.frozen
 class Sleep:
-    """Wait ``seconds`` (a backoff); a stop request ends it early. Answer: None."""
+    """Wait ``seconds`` (a backoff); a stop request ends it early. Answer: True when a stop
+    request ended it (or had been made), else False."""
 
     seconds: float
 
@@ -270,6 +271,18 @@ class RestoreRead:
 
 
 @attrs.frozen
+class Connect:
+    """Start the clients that must connect before use (the async shell's ``start()`` of its
+    consumers and producer; the sync clients connect by themselves). Idempotent. Answer:
+    None; raises when the broker cannot be reached."""
+
+
+@attrs.frozen
+class BrokerState:
+    """Answer: the group consumer's ``connected()`` (True, False, or None: cannot tell)."""
+
+
+@attrs.frozen
 class RequestStop:
     """Stop the loop after this iteration (the runner refuses to go on). Answer: None."""
 
@@ -286,6 +299,8 @@ Op = (
     | Commit
     | Wait
     | Sleep
+    | Connect
+    | BrokerState
     | RequestStop
     | RestoreFacts
     | RestoreRead

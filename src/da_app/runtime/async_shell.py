@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
 from da_app.runtime import deliveries as dv
+from da_app.runtime import draining
 from da_app.runtime import programs as pg
 from da_app.runtime.callbacks import (
     BatchUploadHandler,
@@ -33,6 +35,8 @@ from da_core.ports import AsyncConsumer, AsyncProducer, Clock
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+log = logging.getLogger("da_app.runner")
 
 ASYNC_FORWARDS_IN_FLIGHT = 200
 """Shares sent and not yet answered, at most (rekey routing). aiokafka slows down sharply with
@@ -92,19 +96,24 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         self._done = asyncio.Queue()
         self._stop = asyncio.Event()
         self.stopped = asyncio.Event()
-        await self.consumer.start()
-        await self.producer.start()
-        if self.global_consumer is not None and self.engine.global_topics:
-            await self.global_consumer.start()
-        else:
+        if not self.engine.global_topics:
             self.global_consumer = None
         if self.restore_consumer is not None:
             await self.restore_consumer.start()
         self.core.global_reader = self.global_consumer is not None
-        await self._drive(self.core.subscribe())
+        await self._drive(self.core.subscribe())  # the broker may be away: step() retries
+
+    async def _connect(self) -> None:
+        """Start the clients (``Connect``); each start is idempotent, so a retry after an
+        unreachable broker starts only those still stopped."""
+        await self.consumer.start()
+        await self.producer.start()
+        if self.global_consumer is not None:
+            await self.global_consumer.start()
 
     async def start(self) -> None:
-        """Subscribe and start the loop task; returns once running."""
+        """Subscribe and start the loop task; returns once running (also when the broker is
+        unreachable: the loop then retries the set-up with backoff)."""
         await self.open()
         self._main = asyncio.create_task(self._run(), name="da-engine-loop")
 
@@ -183,13 +192,14 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         """Drain, commit, close the clients (the end of ``stop``)."""
         await self._drive(self.core.shutdown())
         self._listener.active = False
-        await self.consumer.close()
+        budget = draining.close_budget(self.core)
+        await _bounded(self.consumer.close(), budget, "consumer close")
         if self.global_consumer is not None:
-            await self.global_consumer.close()
+            await _bounded(self.global_consumer.close(), budget, "global reader close")
         if self.restore_consumer is not None:
-            await self.restore_consumer.close()
-        await self.producer.flush(5.0)
-        await self.producer.close()
+            await _bounded(self.restore_consumer.close(), budget, "restore reader close")
+        await _bounded(self.producer.flush(budget), budget + 1.0, "producer flush")
+        await _bounded(self.producer.close(), budget, "producer close")
         self._executor.shutdown(wait=False)
         self.core.closed()
         if self.stopped is not None:
@@ -211,6 +221,9 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
                 assert self._stop is not None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), seconds)
+                return self._stop.is_set()
+            case a.Connect():
+                await self._connect()
             case a.RequestStop():
                 self.request_stop()
             case a.RestoreFacts() | a.RestoreRead():
@@ -266,3 +279,14 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
 
     async def _call(self, call: pg.Call) -> Any:
         return await call_async(*call, self._executor, self.core.watch.timeout or None)
+
+
+async def _bounded(aw: Coroutine[Any, Any, Any], seconds: float, what: str) -> None:
+    """Await a step of ``close`` for at most ``seconds`` (the broker may be unreachable: a
+    stop must end within ``shutdown_timeout`` anyway); a failure is logged, not raised."""
+    try:
+        await asyncio.wait_for(aw, seconds)
+    except asyncio.TimeoutError:
+        log.warning("stop: %s did not finish within %.1fs; going on", what, seconds)
+    except Exception as exc:
+        log.error("stop: %s failed: %s", what, exc)

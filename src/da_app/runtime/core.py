@@ -31,8 +31,10 @@ from typing import Any, TypedDict
 from da_app.runtime import draining
 from da_app.runtime.actions import (
     Assignment,
+    BrokerState,
     Commit,
     Completion,
+    Connect,
     Deadline,
     ForwardDone,
     Op,
@@ -50,6 +52,7 @@ from da_app.runtime.actions import (
     Work,
     exc_text,
 )
+from da_app.runtime.broker_watch import BrokerWatch
 from da_app.runtime.flow import FlowControl
 from da_app.runtime.rebalance import RebalanceBook
 from da_app.runtime.rebalance import refuse as refuse
@@ -60,6 +63,7 @@ from da_app.runtime.subscription import GlobalTopics, prepare_routing
 from da_app.runtime.upload_parts import UploadParts
 from da_app.runtime.watch import RunWatch
 from da_core.engine import Engine
+from da_core.errors import ConfigError
 from da_core.ports import Clock
 from da_core.types import Record, TopicPartition
 
@@ -73,6 +77,9 @@ BUSY_WAIT = 0.005
 FORWARDS_PER_UPLOAD = 10
 """Back-pressure default: consumption pauses at ``max_pending_uploads`` times this many
 unacknowledged shares (rekey routing)."""
+SHUTDOWN_TIMEOUT = 20.0
+"""Default bound of a whole stop (seconds): drain, final commit, flush, close. Well under the
+30 s grace of Kubernetes and systemd, whatever the broker does."""
 MAX_FORWARDS_IN_FLIGHT = 5000
 """Shares produced and not yet answered, at most (rekey routing; the sync shell's default):
 the client's queue and the broker see a bounded load, the rest waits in the engine."""
@@ -84,6 +91,8 @@ class LoopOptions(TypedDict, total=False):
     poll_timeout: float
     max_poll_records: int
     drain_timeout: float
+    shutdown_timeout: float
+    broker: str
     max_pending_uploads: int
     max_pending_forwards: int | None
     multi_consumer_mode: bool
@@ -96,7 +105,9 @@ class LoopCore:
     ``max_runs``: station runs in flight at most (the sync pool's workers, the async
     concurrency). ``custom_upload``: uploads go to a ``batch_upload_handler`` (one completion
     per upload) instead of being produced (one per record). ``global_reader``: global topics
-    are read by a separate reader outside the group (else through the group)."""
+    are read by a separate reader outside the group (else through the group).
+    ``shutdown_timeout``: a stop ends within about this many seconds (``draining``).
+    ``broker``: how log lines name the broker (its bootstrap servers)."""
 
     def __init__(
         self,
@@ -107,6 +118,7 @@ class LoopCore:
         poll_timeout: float = 0.1,
         max_poll_records: int = 500,
         drain_timeout: float = 10.0,
+        shutdown_timeout: float = SHUTDOWN_TIMEOUT,
         max_pending_uploads: int = 1000,
         max_pending_forwards: int | None = None,
         max_forwards_in_flight: int = MAX_FORWARDS_IN_FLIGHT,
@@ -115,6 +127,7 @@ class LoopCore:
         custom_upload: bool = False,
         restore_reader: bool = False,
         callback_timeout: float = 0.0,
+        broker: str = "the broker",
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -122,6 +135,7 @@ class LoopCore:
         self.poll_timeout = poll_timeout
         self.max_poll_records = max_poll_records
         self.drain_timeout = drain_timeout
+        self.shutdown_timeout = shutdown_timeout
         self.max_pending_uploads = max_pending_uploads
         self.max_pending_forwards = (
             max_pending_forwards
@@ -137,7 +151,9 @@ class LoopCore:
         # restore_reader: the shell can replay outside the group (da_app.runtime.restore)
         self.restore = RestorePhase(engine, clock, self.stats, enabled=restore_reader)
         self.watch = RunWatch(callback_timeout)  # the run timeout (s, 0: none); stuck workers
+        self.broker = BrokerWatch(self.stats, broker)
         self.subscribed = False
+        self._again = False  # a failed set-up to retry was a resubscription
         self._runs = 0
         self._uploads = UploadParts()
         self._dead: set[int] = set()
@@ -210,7 +226,11 @@ class LoopCore:
     # ------------------------------------------------------------------ one iteration
 
     def step(self) -> Ops:
-        """One loop iteration; returns how many things happened (0: idle)."""
+        """One loop iteration; returns how many things happened (0: idle). After a failed
+        set-up (the broker may be unreachable at start), until one succeeds, an iteration
+        is a set-up attempt after a backoff (``retry_subscribe``)."""
+        if not self.subscribed and self.broker.setup_failures:
+            return (yield from self.retry_subscribe())
         activity = self.complete((yield Wait(0.0)))
         plan = self.poll_plan((yield Assignment()), activity)
         try:
@@ -220,20 +240,33 @@ class LoopCore:
         except Exception as exc:  # the broker can be unreachable: keep running, back off
             yield Sleep(self.poll_failed(exc))
             records = []
+        else:  # a poll does not fail when the brokers are down: ask the client
+            self.broker.observe((yield BrokerState()))
         yield from self.revoke_due()
-        if self.rebalance.colocation_due:
-            yield from self.check_colocation()
+        # metadata requests wait for the broker: none while it is known to be down
+        if self.rebalance.colocation_due and not self.broker.down:
+            yield from self.metadata_step(self.check_colocation())
         activity += self.ingest(records)
         activity += yield from self.restore.step(self.ingest)
         if self.global_reader:
-            if self.global_refresh_due():
-                yield from self.refresh_globals()
+            if self.global_refresh_due() and not self.broker.down:
+                yield from self.metadata_step(self.refresh_globals())
             activity += self.ingest_global((yield PollGlobal(self.max_poll_records)))
         activity += yield from self.pump()
         wait = self.end_step(activity)
         if wait:
             activity += self.complete((yield Wait(wait)))
         return activity
+
+    def metadata_step(self, program: Ops) -> Ops:
+        """Run a metadata program of the loop (co-location check, global refresh); a failure
+        (the broker went away) is a lost broker, not the loop's end: it runs again later."""
+        try:
+            yield from program
+        except ConfigError:
+            raise
+        except Exception as exc:
+            self.broker.lost(exc_text(exc))
 
     def poll_plan(self, assignment: set[TopicPartition], activity: int) -> PollPlan:
         """Back-pressure and fair-intake pauses, and how long the poll may wait: not at all
@@ -264,6 +297,7 @@ class LoopCore:
         self.stats.poll_errors += 1
         self.stats.last_poll_error = exc_text(exc)
         log.error("poll failed: %s", exc)
+        self.broker.lost(exc_text(exc))
         return min(1.0, self.poll_timeout * 5)
 
     def ingest(self, records: list[Record]) -> int:
@@ -309,7 +343,9 @@ class LoopCore:
         if work:
             yield Start(work)
         n = len(work) + self.complete((yield Wait(0.0)))
-        offsets = self.engine.take_commit(self.clock.time())
+        # While the broker is down a commit cannot succeed: the ledger keeps the offsets and
+        # the loop does not even try (an attempt would hold it for the client's timeout).
+        offsets = None if self.broker.down else self.engine.take_commit(self.clock.time())
         if offsets:
             yield from self.commit(offsets)
         return n
@@ -382,9 +418,9 @@ class LoopCore:
     def check_colocation(self) -> Ops:
         """After an assignment: refuse to go on when this member's partitions would split a
         station's data across instances (see ``da_core.routing``)."""
-        self.rebalance.colocation_due = False
         eng = self.engine
         found = yield Partitions(tuple(eng.colocation_count_topics()))
+        self.rebalance.colocation_due = False  # done once the metadata came (else: again)
         counts = {t: len(ps) for t, ps in found.items()}
         if refuse(self.stats, eng.colocation_problem((yield Assignment()), counts)):
             yield RequestStop()
@@ -392,19 +428,45 @@ class LoopCore:
     # ------------------------------------------------------------------ subscription
 
     def subscribe(self, *, again: bool = False) -> Ops:
-        """Prepare routing, join the group for the engine's topics, read global topics.
-        ``again``: a reconfiguration changed the topics; partitions handed back keep state."""
+        """Connect, prepare routing, join the group for the engine's topics, read global
+        topics; returns whether it worked. ``again``: a reconfiguration changed the topics;
+        partitions handed back keep state. A failure other than a ``ConfigError`` (the
+        broker is unreachable) is logged once, shown on readiness, and retried by ``step``
+        with backoff; a ``ConfigError`` is raised."""
         if again:
             self.rebalance.resubscribing()
-        yield from self.prepare_routing()
-        topics = self.group_topics()
-        yield Subscribe(topics)
-        yield from self.refresh_globals()
+        try:
+            yield Connect()
+            yield from self.prepare_routing()
+            topics = self.group_topics()
+            yield Subscribe(topics)
+            yield from self.refresh_globals()
+        except ConfigError:
+            raise
+        except Exception as exc:
+            self.subscribed, self._again = False, again
+            self.stats.consumer_alive = False
+            self.stats.last_poll_error = exc_text(exc)
+            self.broker.setup_failed(exc)
+            return False
         if again:
             log.info("subscribed to %s", ", ".join(topics))
-        self.subscribed = True
+        self.subscribed, self._again = True, False
         self.stats.consumer_alive = True
         self.stats.producer_alive = True
+        self.stats.last_poll_error = None
+        self.broker.setup_ok()
+        return True
+
+    def retry_subscribe(self) -> Ops:
+        """One set-up attempt of a loop that is not subscribed yet, after the backoff of the
+        failures before it (a stop request ends the wait and skips the attempt); the
+        iteration counts for liveness, so ``/health`` stays up while the broker is away."""
+        if self.broker.setup_failures and (yield Sleep(self.broker.backoff())):
+            return 0
+        yield from self.subscribe(again=self._again)
+        self.end_step(0)
+        return 0
 
     def prepare_routing(self) -> Ops:
         """Rekey routing: the internal topics exist with one partition count (``subscription``)."""

@@ -8,6 +8,11 @@ Termination under a clock that never moves (``ManualClock`` in tests): the drain
 ``Deadline`` also passes after a bounded number of idle waits of ``DRAIN_WAIT`` real seconds,
 and a drain ends as soon as nothing is in flight and the clock has not moved across an idle
 wait, since then only time could make progress.
+
+A stop is bounded by the core's ``shutdown_timeout`` whatever the broker does: the drain gets
+at most half of it (and at most ``drain_timeout``), the final commit is skipped while the
+broker is known to be down (the adapters bound a commit's wait otherwise), and the shells
+give the producer's flush and the clients' close ``close_budget`` seconds each.
 """
 
 from __future__ import annotations
@@ -54,10 +59,25 @@ def _over(core: LoopCore, deadline: Deadline) -> bool:
     return stalled or deadline.passed(now)
 
 
+def close_budget(core: LoopCore) -> float:
+    """Seconds a shell may spend on each of the producer's flush and the clients' close at
+    the end of a stop (a fifth of ``shutdown_timeout``, at most 5 s)."""
+    return min(5.0, core.shutdown_timeout / 5)
+
+
 def shutdown(core: LoopCore) -> Generator[Op, Any, None]:
-    """Drain, then commit everything done; the shell closes its clients afterwards."""
-    if not (yield from drain(core)):
+    """Drain (bounded, see the module docstring), then commit everything done; the shell
+    closes its clients afterwards."""
+    seconds = min(core.drain_timeout, core.shutdown_timeout / 2)
+    if not (yield from drain(core, Deadline.after(core.clock.time(), seconds, DRAIN_WAIT))):
         log.warning("stop: drain deadline passed with work in flight; it will be redelivered")
     offsets = core.engine.flush_offsets()
-    if offsets:
+    if offsets and core.broker.down:
+        log.warning(
+            "stop: broker %s unreachable; the offsets of %d partition(s) are not committed "
+            "(their records will be redelivered)",
+            core.broker.broker,
+            len(offsets),
+        )
+    elif offsets:
         yield from core.commit(offsets)

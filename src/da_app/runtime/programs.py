@@ -135,6 +135,9 @@ def port_calls(
             yield c.subscribe, (list(topics), listener)
         case a.CreateTopics(topics, partitions, replication):
             yield c.create_topics, (list(topics), partitions, replication)
+        case a.BrokerState():
+            connected = getattr(c, "connected", None)  # a port without it cannot tell
+            return None if connected is None else (yield connected, ())
     return None
 
 

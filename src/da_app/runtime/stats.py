@@ -171,6 +171,13 @@ class RunnerStats:
             return None
         return f"restoring {self.restore_done}/{self.restore_total} partitions"
 
+    broker_connected: bool | None = None
+    """Connected to the broker (None until known); kept by ``BrokerWatch``."""
+    broker_disconnects: int = 0
+    """Times the broker became unreachable (at start or later)."""
+    broker_error: str | None = None
+    """Why the broker is unreachable, while it is."""
+
     def run_finished(self, seconds: float, module_input: Mapping[str, Any]) -> None:
         """Account one finished run (on the loop, when its result comes back)."""
         self.callback_count += 1

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from da_app.runtime import actions as a
+from da_app.runtime import draining
 from da_app.runtime import programs as pg
 from da_app.runtime import shell as sh
 from da_app.runtime.callbacks import (
@@ -100,14 +101,17 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
         self._drive(self.core.subscribe(again=True))
 
     def start(self) -> None:
-        """Run the loop in a background thread."""
+        """Run the loop in a background thread (after a first set-up attempt here: when the
+        broker is unreachable, the loop retries with backoff)."""
         self.subscribe()
         self._thread = threading.Thread(target=self.run, name="da-engine-loop", daemon=True)
         self._thread.start()
 
     def run(self) -> None:
-        """Run the loop on this thread until ``stop()``; then drain and commit."""
-        self.subscribe()
+        """Run the loop on this thread until ``stop()``; then drain and commit. After a
+        failed set-up (in ``start``), the loop's iterations retry it with backoff."""
+        if not self.core.broker.setup_failures:
+            self.subscribe()
         self._running = True
         try:
             while not self._stop.is_set():
@@ -127,7 +131,7 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
         """Stop consuming, finish in-flight work (up to ``drain_timeout``), commit, close."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout if timeout is not None else self.core.drain_timeout + 10)
+            self._thread.join(timeout if timeout is not None else self.core.shutdown_timeout + 5)
         elif self._thread is None and not self.stopped.is_set():
             self._shutdown()
             self.stopped.set()
@@ -178,10 +182,11 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
                 self.global_consumer.close()
             if self.restore_consumer is not None:
                 self.restore_consumer.close()
-            remaining = self.producer.flush(5.0)
+            budget = draining.close_budget(self.core)
+            remaining = self.producer.flush(budget)
             if remaining:
                 log.warning("stop: %d produced records without delivery report", remaining)
-            self.producer.close()
+            self.producer.close(0.0 if remaining else budget)
             self._close_workers(wait=True)
             self.core.closed()
 
@@ -208,7 +213,9 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             case a.Start(work):
                 self._start(work)
             case a.Sleep(seconds):
-                self._stop.wait(seconds)
+                return self._stop.wait(seconds)
+            case a.Connect():
+                return None  # librdkafka clients connect by themselves
             case a.RequestStop():
                 self._stop.set()
             case a.RestoreFacts() | a.RestoreRead():

@@ -239,7 +239,7 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: invalid YAML{_yaml_where(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -247,6 +247,18 @@ def _load_yaml(path: Path) -> dict[str, Any]:
             f"{path}: the top level must be a mapping of settings, not {type(data).__name__}"
         )
     return data
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    """Where and what a YAML error is, *without* the text of the offending line: PyYAML's
+    own message quotes that line, which may be a password's (the error reaches the log and
+    the ``reload rejected`` line). The chained exception is dropped for the same reason."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return ""
+    mark = exc.problem_mark or exc.context_mark
+    where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+    what = "; ".join(t for t in (exc.context, exc.problem) if t)
+    return f"{where}: {what}" if what else where
 
 
 def _load_python(path: Path) -> dict[str, Any]:
@@ -271,6 +283,8 @@ def _load_python(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: cannot read it: {exc}") from exc
         except Exception as exc:
             raise ConfigError(f"{path}: executing it failed: {type(exc).__name__}: {exc}") from exc
+        except SystemExit as exc:  # a config.py that calls sys.exit() must not end the service
+            raise ConfigError(f"{path}: executing it called sys.exit({exc.code!r})") from None
     finally:
         _loading.paths = active
     return {

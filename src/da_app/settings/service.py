@@ -290,6 +290,13 @@ class ServiceSettings:
         _positive,
         "/health fails when the engine loop has not completed an iteration for this long (s)",
     )
+    shutdown_timeout_seconds: float = _setting(
+        20.0,
+        _positive,
+        "a stop (SIGTERM, stop()) ends within about this long whatever the broker does: "
+        "bounded drain, final commit, producer flush and client close (s); keep it under "
+        "the 30 s grace of Kubernetes and systemd",
+    )
     ready_upload_failing_seconds: float = _setting(
         30.0, _positive, "/ready fails while uploads have been failing for longer than this (s)"
     )
