@@ -30,10 +30,17 @@ EVENTS: Final[Mapping[str, str]] = {
     "config_rejected": "a configuration reload was refused; the old one stays",
     "service_started": "a service started",
     "service_stopped": "a service stopped",
+    "fetch_stats": "per-topic fetch counts of a cycle (多消费者拉取统计 [topic:count,...]; DEBUG)",
+    "callback_failed": "a station's callback raised; the station is retried by policy",
+    "commit_failed": "an offset commit failed; the offsets are kept and retried",
 }
-"""Event name -> meaning. The core's ``dead_letter_failed`` and ``station_failing`` carry
-names too (not yet in the runbook table). Runner events (``fetch_stats``, ``commit_failed``,
-``poll_failed``, ``callback_failed``…) are added when the runners adopt ``log_event``."""
+"""Event name -> meaning: the runbook table of ``docs/operations.md``. Further lines carry
+names too (listed under the table there): the loop's (``partitions_assigned``,
+``partitions_revoked``, ``subscribed``, ``poll_failed``, ``backpressure``, ``drain_timeout``,
+``refused``, ``routing``, ``broker_lost``, ``broker_back``, ``restore_planned``,
+``restore_done``, ``retention_gap``, ``first_run``, ``callback_timeout``, ``callback_late``,
+``result_handler_failed``, ``undelivered_on_stop``) and the core's (``dead_letter_failed``,
+``dead_letter_lost``, ``station_failing``)."""
 
 FIELDS_ATTR: Final = "da_fields"
 """The record attribute holding ``log_event``'s fields (``JsonFormatter`` writes them)."""

@@ -38,19 +38,27 @@ class RunDone:
         """The callback raised: log it with the station's context."""
         quality = run.module_input.get("_data_quality", {})
         log.error(
-            "callback failed for station %s (batch %s, topics %s)",
+            "callback failed for station %r (batch %s, topics %s)",
             run.station_id,
             run.batch_id,
             ",".join(quality.get("available_topics", [])),
             exc_info=None if isinstance(error, RunTimedOut) else error,
-            extra={"station_id": run.station_id, "batch_id": run.batch_id},
+            extra={
+                "event": "callback_failed",
+                "station_id": run.station_id,
+                "batch_id": run.batch_id,
+            },
         )
         return cls(run, None, error, seconds)
 
 
 def handler_failed(run: StationRun) -> bool:
     """The result handler raised (called inside the ``except``): log it; returns True."""
-    log.exception("result_handler failed for station %s", run.station_id)
+    log.exception(
+        "result_handler failed for station %r",
+        run.station_id,
+        extra={"event": "result_handler_failed", "station_id": run.station_id},
+    )
     return True
 
 

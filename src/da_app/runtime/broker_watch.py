@@ -65,6 +65,7 @@ class BrokerWatch:
             self.broker,
             "unreachable" if first else "connection lost",
             reason,
+            extra={"event": "broker_lost"},
         )
 
     def back(self) -> None:
@@ -74,7 +75,7 @@ class BrokerWatch:
         stats.broker_connected = True
         stats.broker_error = None
         if was is False:
-            log.info("broker %s connection restored", self.broker)
+            log.info("broker %s connection restored", self.broker, extra={"event": "broker_back"})
 
     def setup_failed(self, exc: BaseException) -> None:
         """A set-up attempt (connect, metadata, subscribe) failed: the broker is down."""

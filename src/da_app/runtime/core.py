@@ -286,6 +286,7 @@ class LoopCore:
                 "pausing consumption: %d uploads and %d shares pending",
                 eng.pending_uploads,
                 eng.pending_forwards,
+                extra={"event": "backpressure"},
             )
         pause, resume = self.flow.plan(assignment, pause_all=over)
         pause, resume = self.restore.adjust(pause, resume, self.flow.paused)
@@ -296,7 +297,7 @@ class LoopCore:
         self.stats.consumer_alive = False
         self.stats.poll_errors += 1
         self.stats.last_poll_error = exc_text(exc)
-        log.error("poll failed: %s", exc)
+        log.error("poll failed: %s", exc, extra={"event": "poll_failed"})
         self.broker.lost(exc_text(exc))
         return min(1.0, self.poll_timeout * 5)
 
@@ -355,7 +356,9 @@ class LoopCore:
         try:
             yield Commit(offsets)
         except Exception as exc:
-            log.error("commit failed (%s); offsets kept for retry", exc)
+            log.error(
+                "commit failed (%s); offsets kept for retry", exc, extra={"event": "commit_failed"}
+            )
             now = self.clock.time()
             self.stats.commit_failed_at = now
             self.engine.commit_done(offsets, False, now)
@@ -409,7 +412,11 @@ class LoopCore:
         if not due:
             return
         self.flow.revoked(due)
-        log.info("partitions revoked: %s; draining", ", ".join(map(str, due)))
+        log.info(
+            "partitions revoked: %s; draining",
+            ", ".join(map(str, due)),
+            extra={"event": "partitions_revoked"},
+        )
         yield from self.drain()
         final = self.engine.partitions_revoked(due)
         if final:
@@ -450,7 +457,7 @@ class LoopCore:
             self.broker.setup_failed(exc)
             return False
         if again:
-            log.info("subscribed to %s", ", ".join(topics))
+            log.info("subscribed to %s", ", ".join(topics), extra={"event": "subscribed"})
         self.subscribed, self._again = True, False
         self.stats.consumer_alive = True
         self.stats.producer_alive = True

@@ -70,7 +70,10 @@ def shutdown(core: LoopCore) -> Generator[Op, Any, None]:
     closes its clients afterwards."""
     seconds = min(core.drain_timeout, core.shutdown_timeout / 2)
     if not (yield from drain(core, Deadline.after(core.clock.time(), seconds, DRAIN_WAIT))):
-        log.warning("stop: drain deadline passed with work in flight; it will be redelivered")
+        log.warning(
+            "stop: drain deadline passed with work in flight; it will be redelivered",
+            extra={"event": "drain_timeout"},
+        )
     offsets = core.engine.flush_offsets()
     if offsets and core.broker.down:
         log.warning(

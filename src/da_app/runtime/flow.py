@@ -44,7 +44,11 @@ class FlowControl:
         intake.put(records)
         taken = intake.take()
         if taken or records:
-            log.debug("多消费者拉取统计 %s (multi-consumer fetch statistics)", intake.stats_line())
+            log.debug(
+                "多消费者拉取统计 %s (multi-consumer fetch statistics)",
+                intake.stats_line(),
+                extra={"event": "fetch_stats"},
+            )
         return taken
 
     def plan(

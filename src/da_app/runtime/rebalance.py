@@ -57,7 +57,11 @@ class RebalanceBook:
     def assigned(self, partitions: Sequence[TopicPartition]) -> list[TopicPartition]:
         """Take an assignment; returns the partitions new to this member (not handed back
         with their state kept), which are to be restored."""
-        log.info("partitions assigned: %s", ", ".join(map(str, partitions)))
+        log.info(
+            "partitions assigned: %s",
+            ", ".join(map(str, partitions)),
+            extra={"event": "partitions_assigned"},
+        )
         self.colocation_due = True
         held, self._held = self._held, set()
         self._keep_state = False
@@ -96,5 +100,5 @@ def refuse(stats: RunnerStats, problem: str | None) -> bool:
     if problem is None or stats.refused is not None:
         return False
     stats.refused = problem
-    log.error("refusing to run: %s", problem)
+    log.error("refusing to run: %s", problem, extra={"event": "refused"})
     return True

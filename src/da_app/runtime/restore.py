@@ -232,7 +232,7 @@ class RestorePhase:
         for gap in plan.gaps:
             if gap.topic not in self._gaps_logged:
                 self._gaps_logged.add(gap.topic)
-                log.warning("restore: %s", gap.message)
+                log.warning("restore: %s", gap.message, extra={"event": "retention_gap"})
         for tp, r in plan.ranges.items():
             if r.empty:
                 self.stats.restore_done += 1
@@ -247,6 +247,7 @@ class RestorePhase:
             len(queued),
             len(plan.to_replay),
             plan.total,
+            extra={"event": "restore_planned"},
         )
 
     def _read(self) -> Generator[Op, Any, int]:
@@ -285,6 +286,7 @@ class RestorePhase:
             self._records,
             len(self.engine),
             seconds,
+            extra={"event": "restore_done"},
         )
         return ingest(held) if held else 0
 
@@ -293,7 +295,11 @@ class RestorePhase:
         stats = self.stats
         if stats.first_run_seconds is None:
             stats.first_run_seconds = self.clock.time() - stats.created_at
-            log.info("first run %.3fs after start", stats.first_run_seconds)
+            log.info(
+                "first run %.3fs after start",
+                stats.first_run_seconds,
+                extra={"event": "first_run"},
+            )
 
 
 # ---------------------------------------------------------------------- performing the ops

@@ -67,6 +67,7 @@ def prepare_routing(engine: Engine, clock: Clock) -> Generator[Op, Any, None]:
         len(names),
         n,
         ", ".join(names),
+        extra={"event": "routing"},
     )
 
 

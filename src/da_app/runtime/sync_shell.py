@@ -185,7 +185,11 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
             budget = draining.close_budget(self.core)
             remaining = self.producer.flush(budget)
             if remaining:
-                log.warning("stop: %d produced records without delivery report", remaining)
+                log.warning(
+                    "stop: %d produced records without delivery report",
+                    remaining,
+                    extra={"event": "undelivered_on_stop"},
+                )
             self.producer.close(0.0 if remaining else budget)
             self._close_workers(wait=True)
             self.core.closed()

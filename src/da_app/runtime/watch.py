@@ -65,11 +65,11 @@ class RunWatch:
             self._stuck.discard(run.run_id)
             self.late_returns += 1
             log.warning(
-                "station %s: the callback that timed out returned after all; result discarded, "
+                "station %r: the callback that timed out returned after all; result discarded, "
                 "worker free again (%d still stuck)",
                 run.station_id,
                 len(self._stuck),
-                extra={"station_id": run.station_id},
+                extra={"event": "callback_late", "station_id": run.station_id},
             )
             return False
         self._runs.pop(run.run_id, None)
@@ -93,13 +93,17 @@ class RunWatch:
         for run in self.expired(now):
             self.timeouts += 1
             log.error(
-                "station %s: callback did not return within %gs; the run fails (timeout) and is "
+                "station %r: callback did not return within %gs; the run fails (timeout) and is "
                 "retried by policy; its worker stays stuck until the callback returns "
                 "(%d stuck)",
                 run.station_id,
                 self.timeout,
                 len(self._stuck),
-                extra={"station_id": run.station_id, "batch_id": run.batch_id},
+                extra={
+                    "event": "callback_timeout",
+                    "station_id": run.station_id,
+                    "batch_id": run.batch_id,
+                },
             )
             error = RunTimedOut(f"no result within {self.timeout:g}s")
             core.engine.finish_run(run, now, error=error)

@@ -54,6 +54,21 @@ def test_every_event_of_the_table_is_emitted(caplog: pytest.LogCaptureFixture) -
         h.run_until_idle()
     finally:
         h.stop()
+    # the loop's events: per-topic fetch counts (multi_consumer_mode), a callback that
+    # raises, a commit that fails
+    def failing_for_s1(sid: str, inp: dict[str, Any]) -> dict[str, int]:
+        if sid == "S1":
+            raise RuntimeError("model broken")
+        return {"ok": 1}
+
+    with Harness("load_prediction", failing_for_s1, multi_consumer_mode=True) as h2:
+        h2.broker.fail_commits(h2.service.group_id, count=1)
+        for sid in ("S1", "S2"):  # S2's records become committable: the commit fails once
+            h2.publish(PARAM, param(sid))
+            h2.publish(RT, realtime(sid, 0, 5.0))
+        h2.run_until_idle()
+        h2.advance(10.0)
+        h2.run_until_idle()
     # a batch that times out
     bc: BatchCollector[None] = BatchCollector("m", BatchPolicy(timeout_seconds=5.0))
     bc.open(["S1", "S2"], 0.0)
