@@ -54,6 +54,7 @@ def test_every_event_of_the_table_is_emitted(caplog: pytest.LogCaptureFixture) -
         h.run_until_idle()
     finally:
         h.stop()
+
     # the loop's events: per-topic fetch counts (multi_consumer_mode), a callback that
     # raises, a commit that fails
     def failing_for_s1(sid: str, inp: dict[str, Any]) -> dict[str, int]:
