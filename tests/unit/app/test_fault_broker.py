@@ -66,6 +66,7 @@ def test_a_broker_unreachable_at_start_is_retried_and_the_service_resumes(
     h.run_until_idle()
     assert [r["station_id"] for r in h.results()] == ["S1"]
     assert not _broker_reasons(h)
+    h.stop()
 
 
 def test_an_outage_mid_stream_commits_nothing_loses_nothing_and_is_reported_once(
@@ -96,6 +97,7 @@ def test_an_outage_mid_stream_commits_nothing_loses_nothing_and_is_reported_once
     assert h.committed()[TopicPartition(RT, 0)] == 1
     assert not _broker_reasons(h)
     assert h.runner.stats.broker_disconnects == 1
+    h.stop()
 
 
 def test_the_memory_consumer_says_when_the_broker_is_down() -> None:
@@ -106,3 +108,4 @@ def test_the_memory_consumer_says_when_the_broker_is_down() -> None:
     assert consumer.connected() is False
     h.broker.come_up()
     assert consumer.connected() is True
+    h.stop()
