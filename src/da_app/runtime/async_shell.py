@@ -63,18 +63,10 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         restore_consumer: AsyncConsumer | None = None,
         **options: Unpack[LoopOptions],
     ) -> None:
-        self.restore_consumer = restore_consumer
-        """Replays partitions outside the group before they go live (None: no restore)."""
-        self._bind(
-            engine,
-            clock,
-            (consumer, producer, global_consumer),
-            (callback, result_handler, batch_upload_handler),
-            max_runs=max_concurrency,
-            max_forwards_in_flight=ASYNC_FORWARDS_IN_FLIGHT,
-            restore_reader=restore_consumer is not None,
-            **options,
-        )
+        ports = (consumer, producer, global_consumer, restore_consumer)
+        calls = (callback, result_handler, batch_upload_handler)
+        core = {"max_runs": max_concurrency, "max_forwards_in_flight": ASYNC_FORWARDS_IN_FLIGHT}
+        self._bind(engine, clock, ports, calls, None, **core, **options)
         self.max_concurrency = max_concurrency
         self.max_workers = max_workers
         self._executor = WorkerPool(max_workers, thread_name_prefix="da-aworker")

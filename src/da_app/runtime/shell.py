@@ -61,16 +61,20 @@ class Shell(Generic[C, P]):
         self,
         engine: Engine,
         clock: Clock,
-        ports: tuple[C, P, C | None],
+        ports: tuple[C, P, C | None, C | None],
         callables: tuple[Callback, ResultHandler | None, BatchUploadHandler | None],
         settle: Callable[[], None] | None = None,
         **core_options: Any,
     ) -> None:
-        """Keep the ports and callables; build the core (``LoopCore`` keyword arguments) and
-        the listener (``settle``: see ``CoreListener``)."""
+        """Keep the ports (group consumer, producer, global reader, restore reader) and the
+        callables; build the core (``LoopCore`` keyword arguments) and the listener
+        (``settle``: see ``CoreListener``)."""
         self.engine = engine
         self.clock = clock
-        self.consumer, self.producer, self.global_consumer = ports
+        self.consumer, self.producer, self.global_consumer, self.restore_consumer = ports
+        """``restore_consumer`` replays partitions outside the group before they go live
+        (None: no restore)."""
+        core_options.setdefault("restore_reader", self.restore_consumer is not None)
         self.callback, self.result_handler, self.batch_upload_handler = callables
         custom = self.batch_upload_handler is not None
         self.core = LoopCore(engine, clock, custom_upload=custom, **core_options)

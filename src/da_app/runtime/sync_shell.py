@@ -63,19 +63,10 @@ class SyncRunner(sh.Shell[Consumer, Producer]):
         **options: Unpack[LoopOptions],
     ) -> None:
         self.max_workers = max_workers
-        self.restore_consumer = restore_consumer
-        """Replays partitions outside the group before they go live (None: no restore)."""
-        self._bind(
-            engine,
-            clock,
-            (consumer, producer, global_consumer),
-            (callback, result_handler, batch_upload_handler),
-            settle=self._revoke_due,
-            max_runs=max_workers,
-            global_reader=global_consumer is not None,
-            restore_reader=restore_consumer is not None,
-            **options,
-        )
+        ports = (consumer, producer, global_consumer, restore_consumer)
+        calls = (callback, result_handler, batch_upload_handler)
+        core = {"max_runs": max_workers, "global_reader": global_consumer is not None}
+        self._bind(engine, clock, ports, calls, self._revoke_due, **core, **options)
         self._pool = WorkerPool(max_workers, thread_name_prefix="da-worker")
         handlers = (callback, result_handler, batch_upload_handler)
         needs_loop = any(f is not None and is_async_callable(f) for f in handlers)
