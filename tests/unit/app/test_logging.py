@@ -155,7 +155,7 @@ def test_the_json_format_carries_station_topic_and_batch_fields(
     def first(prefix: str) -> dict[str, Any]:
         return next(line for line in lines if line["message"].startswith(prefix))
 
-    failed = first("callback failed for station BAD")
+    failed = first("callback failed for station 'BAD'")  # ids are escaped (repr)
     assert failed["station_id"] == "BAD"
     assert failed["batch_id"].startswith("load_prediction-")
     assert failed["level"] == "ERROR"
