@@ -28,6 +28,7 @@ from tests.integration.e2e_support import (
     write_yaml,
 )
 from tests.integration.kafka_fixtures import create_topic
+from tests.support.signals import default_sigint
 from tests.support.waiting import wait_for
 
 PARTITIONS = 3
@@ -93,6 +94,7 @@ def _run(
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
 
 
