@@ -27,16 +27,14 @@ from da_adapters.confluent._support import (
     LibrdkafkaLogBridge,
     Throttle,
     bootstrap_string,
-    brokers_up,
     check_bootstrap,
     describe_config,
-    error_callback,
     log_notes,
     new_client,
     reset_policy,
     source_or_empty,
 )
-from da_adapters.confluent.consumer_base import log
+from da_adapters.confluent.consumer_base import GROUP_LINK, log
 from da_adapters.confluent.fetching import FetchMixin
 from da_adapters.confluent.group import GroupMixin
 from da_adapters.confluent.side_reads import SideReadsMixin
@@ -114,18 +112,19 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
         self._timeout = request_timeout
         self._throttle = Throttle()
         self._fatal = None
-        self._connected = None
-        what = f"consumer of group {group_id}"
-        config.setdefault(
-            "error_cb", error_callback(what, self._throttle, self._set_fatal, self._set_down)
-        )
-        if "stats_cb" not in config:  # connection state: is any broker up? (every second)
-            config["stats_cb"] = self._on_stats
+        self._links = {}
+        self._what = f"consumer of group {group_id}"
+        self._own_stats = "stats_cb" not in config
+        self._own_errors = "error_cb" not in config
+        if self._own_errors:
+            config["error_cb"] = self._link_error_cb(GROUP_LINK)
+        if self._own_stats:  # connection state: is any broker up? (every second)
+            config["stats_cb"] = self._link_stats_cb(GROUP_LINK)
             config.setdefault("statistics.interval.ms", STATS_INTERVAL_MS)
         config.setdefault("logger", LibrdkafkaLogBridge(group_id, self.auto_offset_reset))
         self._config = config
-        log.debug("%s: librdkafka configuration %s", what, describe_config(config))
-        self._consumer = new_client(ck.Consumer, config, what)
+        log.debug("%s: librdkafka configuration %s", self._what, describe_config(config))
+        self._consumer = new_client(ck.Consumer, config, self._what)
         self._manual = None
         self._meta = None
         self._manual_tps = set()
@@ -147,18 +146,13 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
     # -- connection state ----------------------------------------------------------------------
 
     def connected(self) -> bool | None:
-        """False from librdkafka's all-brokers-down (``error_cb``) until its statistics show
-        a broker up again (``stats_cb``, every ``STATS_INTERVAL_MS``); None before either
-        (or when the caller configured its own ``stats_cb``)."""
-        return self._connected
-
-    def _set_down(self, _error: ck.KafkaError) -> None:
-        self._connected = False
-
-    def _on_stats(self, stats_json: str) -> None:
-        up = brokers_up(stats_json)
-        if up is not None:
-            self._connected = up
+        """False while a polled handle (the group one, the one of ``assign``) knows every
+        broker to be down: from librdkafka's all-brokers-down (``error_cb``) or from its
+        statistics showing no broker ``UP`` (``stats_cb``, every ``STATS_INTERVAL_MS``), until
+        the statistics show one up again; True when every polled handle has a broker up; None
+        before any report (or when the caller configured its own ``stats_cb``). Each handle
+        reports for itself, so a late report of one cannot hide the outage the other saw."""
+        return self._links_state()
 
     # -- administration ------------------------------------------------------------------------
 
@@ -198,7 +192,7 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
             metadata = self._consumer.list_topics(topic, timeout=self._timeout)
         except ck.KafkaException as exc:
             raise ConfluentError(f"metadata of topic {topic!r}: {exc}") from exc
-        self._connected = True  # a broker answered (an older all-brokers-down is stale)
+        self._mark_links(True)  # a broker answered (an older all-brokers-down is stale)
         found = metadata.topics.get(topic)
         if found is None or not found.partitions:
             return []

@@ -17,6 +17,7 @@ every attribute declared here). The declarations below are the whole state:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import confluent_kafka as ck
@@ -25,12 +26,19 @@ from da_adapters.confluent._support import (
     ConfluentError,
     LibrdkafkaLogBridge,
     Throttle,
+    brokers_up,
+    error_callback,
     new_client,
 )
 from da_core.ports import RebalanceListener
 from da_core.types import TopicPartition
 
 log = logging.getLogger("da_adapters.confluent")
+
+GROUP_LINK = "group"
+"""The name of the group handle in ``ConsumerBase._links``."""
+MANUAL_LINK = "assign"
+"""The name of the handle of ``assign``/``assign_at`` in ``ConsumerBase._links``."""
 
 
 class ConsumerBase:
@@ -41,7 +49,10 @@ class ConsumerBase:
     _timeout: float
     _throttle: Throttle
     _fatal: ck.KafkaError | None
-    _connected: bool | None
+    _links: dict[str, bool]
+    _own_stats: bool
+    _own_errors: bool
+    _what: str
     _config: dict[str, Any]
     _consumer: ck.Consumer
     _manual: ck.Consumer | None
@@ -68,15 +79,60 @@ class ConsumerBase:
             self._meta = new_client(ck.Consumer, config, f"offsets reader of {self.group_id}")
         return self._meta
 
-    def _side_config(self, group_id: str) -> dict[str, Any]:
+    def _side_config(self, group_id: str, link: str | None = None) -> dict[str, Any]:
         """The configuration of an internal handle that never joins a group: without the
-        static instance id (two handles sharing it would fence each other) or assignor."""
+        static instance id (two handles sharing it would fence each other) or assignor.
+        ``link``: the name under which a polled handle reports its connection state
+        (``_links``); None for a handle that is never polled (its reports would be served
+        never, or late)."""
         config = dict(self._config)
         config["group.id"] = group_id
         config["logger"] = LibrdkafkaLogBridge(None)
         for key in ("group.instance.id", "partition.assignment.strategy"):
             config.pop(key, None)
+        if self._own_errors:
+            config["error_cb"] = (
+                error_callback(self._what, self._throttle, self._set_fatal)
+                if link is None
+                else self._link_error_cb(link)
+            )
+        if self._own_stats:
+            config.pop("stats_cb", None)
+            config.pop("statistics.interval.ms", None)
+            if link is not None:
+                config["stats_cb"] = self._link_stats_cb(link)
+                config["statistics.interval.ms"] = self._config["statistics.interval.ms"]
         return config
+
+    # -- connection state of the polled handles (see ``ConfluentConsumer.connected``) ----------
+
+    def _links_state(self) -> bool | None:
+        if not self._links:
+            return None
+        return all(self._links.values())
+
+    def _mark_links(self, up: bool) -> None:
+        """A request of this thread was answered (True) or not (False): every handle's
+        state follows, until its next report."""
+        for name in self._links or (GROUP_LINK,):
+            self._links[name] = up
+
+    def _link_error_cb(self, link: str) -> Callable[[ck.KafkaError], None]:
+        def down(_error: ck.KafkaError) -> None:
+            self._links[link] = False
+
+        return error_callback(self._what, self._throttle, self._set_fatal, down)
+
+    def _link_stats_cb(self, link: str) -> Callable[[str], None]:
+        def stats(stats_json: str) -> None:
+            up = brokers_up(stats_json)
+            if up is not None:
+                self._links[link] = up
+
+        return stats
+
+    def _set_fatal(self, error: ck.KafkaError) -> None:
+        self._fatal = error
 
     def _watermarks(self, consumer: ck.Consumer, tp: TopicPartition) -> tuple[int, int]:
         try:

@@ -97,9 +97,6 @@ class FetchMixin(ConsumerBase):
         if self._throttle.allow(f"message:{code}:{where}"):
             log.error("group %s: %s: %s", self.group_id, where, error_text(error))
 
-    def _set_fatal(self, error: ck.KafkaError) -> None:
-        self._fatal = error
-
     def _raise_fatal(self) -> None:
         if self._fatal is not None:
             raise ConfluentError(

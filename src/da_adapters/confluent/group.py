@@ -112,7 +112,7 @@ class GroupMixin(ConsumerBase):
             return
         wanted = to_ck_offsets(offsets)
         shown = ", ".join(f"{tp}={offset}" for tp, offset in offsets.items())
-        if self._connected is False:
+        if self._links_state() is False:
             # librdkafka's synchronous commit waits for a coordinator (45 s and more while
             # the brokers are down): refuse at once, the caller keeps the offsets and retries.
             # No metadata probe before each commit: one round trip per commit blocked the loop

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 import confluent_kafka as ck
 
 from da_adapters.confluent._support import ConfluentError, new_client
-from da_adapters.confluent.consumer_base import ConsumerBase
+from da_adapters.confluent.consumer_base import MANUAL_LINK, ConsumerBase
 from da_adapters.confluent.translate import (
     error_text,
     from_ck_partition,
@@ -109,7 +109,8 @@ class SideReadsMixin(ConsumerBase):
 
     def _manual_consumer(self) -> ck.Consumer:
         if self._manual is None:
-            config = self._side_config(f"{self.group_id}.assign-{uuid.uuid4().hex[:12]}")
+            group_id = f"{self.group_id}.assign-{uuid.uuid4().hex[:12]}"
+            config = self._side_config(group_id, MANUAL_LINK)
             self._manual = new_client(ck.Consumer, config, f"assign-consumer of {self.group_id}")
         return self._manual
 

@@ -30,7 +30,7 @@ import math
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any
 
-from da_app.runtime.actions import Op, RestoreFacts, RestoreRead
+from da_app.runtime.actions import Op, RestoreFacts, RestoreRead, Sleep
 from da_app.runtime.rebalance import ordered
 from da_app.runtime.stats import RunnerStats
 from da_core.engine import Engine
@@ -71,6 +71,7 @@ class RestorePhase:
         self.enabled = enabled
         self.batch = RESTORE_BATCH
         self._queued: list[TopicPartition] = []  # assigned, not planned yet
+        self._failures = 0  # restore requests failed in a row (a broker fault)
         self._ends: dict[TopicPartition, int] = {}  # being read: the end (excluded)
         self._assign: dict[TopicPartition, int] = {}  # to start reading at the next read
         self._unassign: list[TopicPartition] = []  # to stop reading at the next read
@@ -207,21 +208,43 @@ class RestorePhase:
         n = 0
         if not self.due:
             return n
-        if self._queued:
-            yield from self._plan()
-        if self._ends or self._unassign:
-            n += yield from self._read()
+        try:
+            if self._queued:
+                yield from self._plan()
+            if self._ends or self._unassign:
+                n += yield from self._read()
+        except Exception as exc:  # a broker fault (lost, fenced epoch): retried, never fatal
+            yield from self._failed(exc)
+            return n
+        self._failures = 0
         if self._session and not self._queued and not self._ends:
             n += self._finish(ingest)
         return n
+
+    def _failed(self, exc: Exception) -> Generator[Op, Any, None]:
+        """A restore request failed: the first failure in a row is logged, the next step
+        retries after a backoff (0.5 s doubling to 5 s), so a broker fault is no busy loop."""
+        self._failures += 1
+        if self._failures == 1:
+            log.warning(
+                "restore: %s: %s; retrying",
+                type(exc).__name__,
+                exc,
+                extra={"event": "restore_retry"},
+            )
+        yield Sleep(min(5.0, 0.5 * 2.0 ** min(self._failures - 1, 8)))
 
     def _plan(self) -> Generator[Op, Any, None]:
         topics = self._topics or {}
         queued, self._queued = ordered(self._queued), []
         now = self.clock.time()
-        committed, marks, at_lookback = yield RestoreFacts(
-            tuple(queued), lookback_times(queued, topics, now)
-        )
+        try:
+            committed, marks, at_lookback = yield RestoreFacts(
+                tuple(queued), lookback_times(queued, topics, now)
+            )
+        except Exception:
+            self._queued = ordered([*queued, *self._queued])  # planned again at the retry
+            raise
         plan = plan_restore(
             queued,
             committed=committed,
@@ -254,9 +277,14 @@ class RestorePhase:
         assign, self._assign = self._assign, {}
         unassign, self._unassign = self._unassign, []
         ends = self._ends
-        records, positions = yield RestoreRead(
-            assign, tuple(unassign), tuple(ordered(ends)), self.batch, RESTORE_POLL
-        )
+        try:
+            records, positions = yield RestoreRead(
+                assign, tuple(unassign), tuple(ordered(ends)), self.batch, RESTORE_POLL
+            )
+        except Exception:
+            self._assign = {**assign, **self._assign}  # asked again at the retry
+            self._unassign = [*unassign, *self._unassign]
+            raise
         keep = [r for r in records if r.offset < ends.get(r.tp, -1)]
         if keep:
             self.engine.restore(keep, self.clock.time())
