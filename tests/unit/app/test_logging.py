@@ -17,6 +17,7 @@ import pytest
 
 from da_app.logconfig import LOG_FORMAT, configure_logging, ensure_logging
 from da_app.testing import Harness
+from tests.support.signals import default_sigint
 
 from .helpers import PARAM, RT, param, realtime
 
@@ -236,7 +237,14 @@ def test_da_app_run_logs_to_the_file_configured_in_the_service_section(tmp_path:
         f"raise SystemExit(main(['run', '--config', {str(cfg)!r}, '--callback', 'json:dumps']))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # A runner that ignores SIGTERM (CI does) passes that on; the service then leaves the
+        # signal alone and the child would never stop.
+        preexec_fn=default_sigint,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = _json_lines(log_file)
