@@ -39,7 +39,8 @@ names too (listed under the table there): the loop's (``partitions_assigned``,
 ``partitions_revoked``, ``subscribed``, ``poll_failed``, ``backpressure``, ``drain_timeout``,
 ``refused``, ``routing``, ``broker_lost``, ``broker_back``, ``restore_planned``,
 ``restore_done``, ``retention_gap``, ``first_run``, ``callback_timeout``, ``callback_late``,
-``result_handler_failed``, ``undelivered_on_stop``) and the core's (``dead_letter_failed``,
+``result_handler_failed``, ``undelivered_on_stop``), the confluent adapter's
+(``consumer_left_open``) and the core's (``dead_letter_failed``,
 ``dead_letter_lost``, ``station_failing``)."""
 
 FIELDS_ATTR: Final = "da_fields"

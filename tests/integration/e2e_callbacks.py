@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 
@@ -17,3 +18,10 @@ def echo_params(station_id: str, module_input: dict[str, Any]) -> dict[str, Any]
         "window": [v for v in module_input["outputPowerPerStationAvg_window"] if v],
         "grid": module_input.get("gridCapacity"),
     }
+
+
+def slow_echo(station_id: str, module_input: dict[str, Any]) -> dict[str, Any]:
+    """``echo_window`` after half a second: runs are still in flight when a test stops the
+    broker or the service."""
+    time.sleep(0.5)
+    return echo_window(station_id, module_input)

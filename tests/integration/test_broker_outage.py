@@ -10,8 +10,18 @@ from typing import Any
 
 import pytest
 
+from da_adapters.confluent import ConfluentConsumer
 from da_app.services import DataAnalysisService
-from tests.integration.e2e_support import RT, produce, rt_row, service_config, unique
+from da_core.errors import CommitError
+from da_core.types import TopicPartition
+from tests.integration.e2e_support import (
+    RT,
+    ensure_topic,
+    produce,
+    rt_row,
+    service_config,
+    unique,
+)
 from tests.integration.kafka_fixtures import load_broker_module, unavailable
 from tests.support.waiting import wait_for
 
@@ -87,3 +97,98 @@ def test_sync_service_survives_an_unreachable_start_and_a_broker_restart(
         svc.stop()
         if broker is not None:
             broker.stop(timeout=10.0)
+
+
+def test_a_confluent_commit_the_dead_broker_never_answers_is_bounded_then_confirmed(
+    closed_port: int,
+) -> None:
+    """Issue 10 item 12: the broker stops between a poll and a commit (the client cannot know
+    yet): the commit gives up after ``commit_timeout``, no second one is sent while the first
+    waits, ``close`` is not held by it either, and once the broker is back the waiting commit
+    gets its answer and the next one is confirmed."""
+    bootstrap = f"127.0.0.1:{closed_port}"
+    broker = _start_private_broker(closed_port)
+    topic = unique("bounded-commit")
+    consumer: ConfluentConsumer | None = None
+    try:
+        ensure_topic(bootstrap, topic, partitions=1)
+        produce(bootstrap, [(topic, "S1", {"n": i}) for i in range(3)])
+        consumer = c = ConfluentConsumer(
+            group_id=unique("bounded-commit"),
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            commit_timeout=2.0,
+        )
+        c.subscribe([topic])
+        got: list[Any] = []
+
+        def all_read() -> bool:
+            got.extend(c.poll(0.5))
+            return len(got) >= 3
+
+        wait_for(all_read, 60, what="three records")
+        tp = TopicPartition(topic, 0)
+        c.commit({tp: 1})  # healthy: answered at once
+        assert c.committed([tp]) == {tp: 1}
+
+        broker.halt()  # no poll from here on: the client has not been told
+        began = time.monotonic()
+        with pytest.raises(CommitError, match="not answered within 2s"):
+            c.commit({tp: 2})
+        assert time.monotonic() - began < 4.0
+        with pytest.raises(CommitError, match="still waiting for the group coordinator"):
+            c.commit({tp: 3})  # refused at once: commits stay in order
+        assert time.monotonic() - began < 4.5
+
+        broker.resume()
+
+        def confirmed() -> bool:
+            try:
+                c.commit({tp: 3})
+            except CommitError:
+                return False
+            return True
+
+        wait_for(confirmed, 120, what="a commit confirmed after the restart")
+        assert c.committed([tp]) == {tp: 3}
+    finally:
+        if consumer is not None:
+            consumer.close()
+        broker.stop(timeout=10.0)
+
+
+def test_closing_a_confluent_consumer_whose_commit_waits_for_a_dead_broker_is_bounded(
+    closed_port: int,
+) -> None:
+    bootstrap = f"127.0.0.1:{closed_port}"
+    broker = _start_private_broker(closed_port)
+    topic = unique("close-bounded")
+    try:
+        ensure_topic(bootstrap, topic, partitions=1)
+        produce(bootstrap, [(topic, "S1", {"n": 0})])
+        consumer = ConfluentConsumer(
+            group_id=unique("close-bounded"),
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            commit_timeout=1.0,
+        )
+        consumer.subscribe([topic])
+        wait_for(lambda: bool(consumer.poll(0.5)), 60, what="the record")
+        broker.halt()
+        tp = TopicPartition(topic, 0)
+        with pytest.raises(CommitError):
+            consumer.commit({tp: 1})
+        began = time.monotonic()
+        consumer.close()
+        assert time.monotonic() - began < 5.0
+        with pytest.raises(RuntimeError, match="closed"):
+            consumer.commit({tp: 1})
+        # the waiting commit's thread closes the client once the broker answers
+        broker.resume()
+        wait_for(
+            lambda: not any(t.name == "da-confluent-commit" for t in threading.enumerate()),
+            120,
+            what="the waiting commit answered and its client closed",
+        )
+    finally:
+        broker.stop(timeout=10.0)

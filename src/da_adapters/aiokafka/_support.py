@@ -3,6 +3,7 @@ explicit overrides, and the SSL context built from ``ClientConfig.ssl``."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Mapping, Sequence
@@ -128,3 +129,29 @@ def describe_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in kwargs.items()
     }
     return redact(shown)
+
+
+async def stop_consumer(consumer: Any, what: str) -> None:
+    """``AIOKafkaConsumer.stop()``, finished even when a broker is unreachable.
+
+    aiokafka's ``Fetcher.close`` cancels its pending fetch tasks and then awaits each one
+    (aio-libs/aiokafka#647): a fetch waiting out its retry backoff (every broker down) raises
+    ``CancelledError`` into the caller, and ``stop`` ends there with its client still open.
+    That ``CancelledError`` is not ours when our own task is not being cancelled: the rest of
+    the fetcher's tasks are then cancelled and gathered, and the client closed, here."""
+    try:
+        await consumer.stop()
+        return
+    except asyncio.CancelledError:
+        # Python 3.11+ tells a cancel of ours (a bounded close that ran out) from aiokafka's
+        # (``Task.cancelling``); 3.10 cannot: there the stop ends as before.
+        cancelling = getattr(asyncio.current_task(), "cancelling", None)
+        if cancelling is None or cancelling():
+            raise
+    log.info("%s: a fetch cancelled by stop() raised; finishing the stop", what)
+    fetcher = getattr(consumer, "_fetcher", None)
+    pending = [t for t in getattr(fetcher, "_pending_tasks", ()) if not t.done()]
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await consumer._client.close()

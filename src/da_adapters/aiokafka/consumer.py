@@ -35,6 +35,7 @@ from da_adapters.aiokafka._support import (
     log_notes,
     reset_policy,
     source_or_empty,
+    stop_consumer,
 )
 from da_adapters.aiokafka.consumer_base import _CLIENT_ERRORS, _started_client, log
 from da_adapters.aiokafka.group import GroupMixin, _RebalanceAdapter
@@ -168,10 +169,10 @@ class AiokafkaConsumer(GroupMixin, SideReadsMixin):
             await asyncio.gather(*tasks, return_exceptions=True)
             try:
                 if self._manual is not None:
-                    await self._manual.stop()
+                    await stop_consumer(self._manual, f"reader of group {self.group_id}")
             finally:
                 if self._consumer is not None:
-                    await self._consumer.stop()
+                    await stop_consumer(self._consumer, f"consumer of group {self.group_id}")
             log.info("consumer of group %s closed", self.group_id)
 
     # -- metadata ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from da_adapters.confluent._support import (
     reset_policy,
     source_or_empty,
 )
+from da_adapters.confluent.bounded_commit import COMMIT_TIMEOUT
 from da_adapters.confluent.consumer_base import GROUP_LINK, log
 from da_adapters.confluent.fetching import FetchMixin
 from da_adapters.confluent.group import GroupMixin
@@ -75,7 +76,8 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
     look alike to the group. Two running processes must never share an id (the broker fences
     the older one). It wins over ``group_instance_id`` in the settings.
     ``request_timeout`` bounds each metadata/offset request (``partitions_for``,
-    ``committed``, ``lag_info``, the high watermark of ``assign(from_beginning=False)``).
+    ``committed``, ``lag_info``, the high watermark of ``assign(from_beginning=False)``);
+    ``commit_timeout`` bounds the wait for a commit's answer (``bounded_commit``).
     Not thread-safe: one thread calls every method, like the client itself.
     """
 
@@ -89,6 +91,7 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
         extra: Mapping[str, Any] | None = None,
         request_timeout: float = 10.0,
         instance_id: str | None = None,
+        commit_timeout: float = COMMIT_TIMEOUT,
     ) -> None:
         if not group_id:
             raise ValueError("a consumer needs a group id")
@@ -110,6 +113,8 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
         self.auto_offset_reset = str(config.get("auto.offset.reset", "latest"))
         self.max_poll_records = translated.max_poll_records
         self._timeout = request_timeout
+        self._commit_timeout = commit_timeout
+        self._commit_call = None
         self._throttle = Throttle()
         self._fatal = None
         self._links = {}
@@ -279,5 +284,21 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
                     if extra is not None:
                         extra.close()
             finally:
-                self._consumer.close()
-            log.info("consumer of group %s closed", self.group_id)
+                self._close_group_handle()
+
+    def _close_group_handle(self) -> None:
+        pending = self._commit_call
+        if pending is not None and pending.close_when_answered():
+            # Destroying the client under the thread that waits in it is not safe; a member
+            # that cannot reach its coordinator could not leave the group anyway.
+            log.warning(
+                "consumer of group %s left open until a commit that has waited %.0fs for the "
+                "group coordinator (broker unreachable) is answered; its offsets were not "
+                "confirmed",
+                self.group_id,
+                pending.age(),
+                extra={"event": "consumer_left_open"},
+            )
+            return
+        self._consumer.close()
+        log.info("consumer of group %s closed", self.group_id)

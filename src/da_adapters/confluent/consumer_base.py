@@ -11,6 +11,8 @@ every attribute declared here). The declarations below are the whole state:
   ``assign_at``; ``_meta``: the never-fetching handle for offset queries (None until needed).
 * ``_owned``: the partitions the group gives this member (what the listener was told);
   ``_paused``: paused by the caller (group or manual).
+* ``_commit_call``: a commit still waiting for its answer after ``_commit_timeout`` (see
+  ``bounded_commit``), else None.
 * ``_fatal``: a fatal client error reported by ``error_cb``, raised from the next ``poll``.
 """
 
@@ -30,6 +32,7 @@ from da_adapters.confluent._support import (
     error_callback,
     new_client,
 )
+from da_adapters.confluent.bounded_commit import CommitCall
 from da_core.ports import RebalanceListener
 from da_core.types import TopicPartition
 
@@ -65,6 +68,8 @@ class ConsumerBase:
     _paused: set[TopicPartition]
     _closed: bool
     _turn: int
+    _commit_timeout: float
+    _commit_call: CommitCall | None
 
     def _check_open(self) -> None:
         if self._closed:

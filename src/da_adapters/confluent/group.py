@@ -12,11 +12,12 @@ Group membership
 
 Offsets
     Auto-commit and the offset store are always off; ``commit`` sends the explicit next-to-read
-    offsets synchronously and raises ``CommitError`` when the broker refuses any of them, and
-    at once, without sending, while the client knows every broker to be down (a synchronous
-    commit would wait for a coordinator for the length of the outage). That report is served
-    by ``poll``: a broker lost since the last poll is not known to a commit (no metadata probe
-    per commit: its round trip blocked the loop).
+    offsets synchronously and raises ``CommitError`` when the broker refuses any of them. It
+    never blocks for long: while the client knows every broker to be down it refuses at once,
+    without sending; otherwise it waits at most ``commit_timeout`` seconds for the answer
+    (``bounded_commit``: a broker lost since the last poll, or a coordinator moved away by a
+    controlled shutdown, would hold a synchronous commit for the whole outage). A commit left
+    unanswered stays in flight, and no other is sent until it has its answer.
     ``committed`` asks through the never-fetching handle (``ConsumerBase._meta_consumer``).
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 import confluent_kafka as ck
 
 from da_adapters.confluent._support import ConfluentError
+from da_adapters.confluent.bounded_commit import CommitCall
 from da_adapters.confluent.consumer_base import ConsumerBase, log
 from da_adapters.confluent.translate import (
     error_text,
@@ -110,21 +112,35 @@ class GroupMixin(ConsumerBase):
         self._check_open()
         if not offsets:
             return
-        wanted = to_ck_offsets(offsets)
         shown = ", ".join(f"{tp}={offset}" for tp, offset in offsets.items())
         if self._links_state() is False:
-            # librdkafka's synchronous commit waits for a coordinator (45 s and more while
-            # the brokers are down): refuse at once, the caller keeps the offsets and retries.
-            # No metadata probe before each commit: one round trip per commit blocked the loop
-            # (a 14x slower pipeline); a broker lost since the last poll is a known gap.
+            # librdkafka's synchronous commit waits for a coordinator (for the whole outage):
+            # refuse at once, the caller keeps the offsets and retries.
             raise CommitError(
                 f"group {self.group_id}: commit of {shown} not sent: every broker is down"
             )
-        try:
-            result = self._consumer.commit(offsets=wanted, asynchronous=False)
-        except ck.KafkaException as exc:
-            raise CommitError(f"group {self.group_id}: commit of {shown} failed: {exc}") from exc
-        failed = [p for p in result or () if p.error is not None]
+        pending = self._commit_call
+        if pending is not None:
+            if not pending.done:
+                raise CommitError(
+                    f"group {self.group_id}: commit of {shown} not sent: the previous one is "
+                    f"still waiting for the group coordinator ({pending.age():.0f}s)"
+                )
+            self._commit_call = None  # its late answer changes nothing: the caller retried
+        call = CommitCall(self._consumer, to_ck_offsets(offsets))
+        if not call.wait(self._commit_timeout):
+            self._commit_call = call
+            raise CommitError(
+                f"group {self.group_id}: commit of {shown} not answered within "
+                f"{self._commit_timeout:g}s (group coordinator unreachable?)"
+            )
+        if isinstance(call.error, ck.KafkaException):
+            raise CommitError(
+                f"group {self.group_id}: commit of {shown} failed: {call.error}"
+            ) from call.error
+        if call.error is not None:
+            raise call.error
+        failed = [p for p in call.result or () if p.error is not None]
         if failed:
             reasons = "; ".join(
                 f"{p.topic}[{p.partition}]: {error_text(p.error)}"
