@@ -77,6 +77,7 @@ class _ServiceBase:
         batch_timeout: float | None = None,
         completion_ratio: float | None = None,
         interval_seconds: float | None = None,
+        min_run_interval_seconds: float | None = None,
         group_id: str | None = None,
         auto_offset_reset: str | None = None,
         poll_timeout: float | None = None,
@@ -100,6 +101,7 @@ class _ServiceBase:
             "batch_timeout": batch_timeout,
             "completion_ratio": completion_ratio,
             "interval_seconds": interval_seconds,
+            "min_run_interval_seconds": min_run_interval_seconds,
         }
         self.result_handler = result_handler
         self._reload_lock = threading.Lock()  # one reload at a time (SIGHUPs may pile up)

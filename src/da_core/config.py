@@ -135,11 +135,16 @@ class BatchPolicy:
 class TriggerPolicy:
     """``interval_seconds``: also run every ready station this often (None: event-driven only).
     ``callback_max_retries``/``callback_retry_delay``: a failing station is retried this many
-    times, this many seconds apart, before its held records are released."""
+    times, this many seconds apart, before its held records are released.
+    ``min_run_interval``: a station's runs start at least this many seconds apart (0: as soon
+    as it is dirty); updates meanwhile coalesce into the next run, which starts when the
+    interval has passed (per-second order data would otherwise run a station several times a
+    second, once per completed second of each gun)."""
 
     interval_seconds: float | None = None
     callback_max_retries: int = 3
     callback_retry_delay: float = 1.0
+    min_run_interval: float = 0.0
 
 
 @attrs.frozen(slots=True)

@@ -1,14 +1,17 @@
 """The catalog a service runs: per-module settings merged once, in one order.
 
-A module's ``fill_strategy``, ``output_mode``, ``batch_timeout`` and ``completion_ratio`` can
-be set in four places. ``build_module_catalog`` merges them for the module the service runs,
-first match wins:
+A module's ``fill_strategy``, ``output_mode``, ``batch_timeout``, ``completion_ratio`` and
+``min_run_interval_seconds`` can be set in four places. ``build_module_catalog`` merges them
+for the module the service runs, first match wins:
 
 1. the service's constructor argument (``overrides``), when not None;
 2. the file's ``modules.<name>`` entry (``Settings.module_keys`` says which keys it gave);
 3. the file's ``service`` section (a key in ``ServiceSettings.configured``, or, for settings
    built in code, a value other than the field's default);
-4. the catalog's own value (the default catalog's, or what a catalog built in code says).
+4. the catalog's own value (the default catalog's, or what a catalog built in code says);
+   except for ``ALWAYS_DEFAULT_KEYS`` (``min_run_interval_seconds``), where the service
+   section's value applies even when it is its default: the catalog's default for it is the
+   engine's "no limit", the service's a production default (1 s).
 
 ``data_expire_seconds`` follows the same order without step 2 (it is the catalog's, not a
 module's); ``topics`` and ``interval_seconds`` arguments replace the module's inputs and
@@ -27,7 +30,12 @@ from typing import Any, Final
 import attrs
 
 from da_app.settings.aggregate import Settings
-from da_app.settings.service import MODULE_DEFAULT_KEYS, ServiceSettings, intake_limits
+from da_app.settings.service import (
+    ALWAYS_DEFAULT_KEYS,
+    MODULE_DEFAULT_KEYS,
+    ServiceSettings,
+    intake_limits,
+)
 from da_core.config import Catalog, ModuleConfig
 
 OVERRIDE_KEYS: Final = (
@@ -49,6 +57,9 @@ _APPLY: Final[Mapping[str, _Apply]] = {
     ),
     "completion_ratio": lambda m, v: attrs.evolve(
         m, batch=attrs.evolve(m.batch, completion_ratio=float(v))
+    ),
+    "min_run_interval_seconds": lambda m, v: attrs.evolve(
+        m, trigger=attrs.evolve(m.trigger, min_run_interval=float(v))
     ),
 }
 
@@ -86,7 +97,9 @@ def _merged_module(m: ModuleConfig, settings: Settings, given: Mapping[str, Any]
     for key in MODULE_DEFAULT_KEYS:
         value = given.get(key)
         if value is None:
-            if key in in_file or not _service_sets(settings.service, key):
+            if key in in_file or not (
+                key in ALWAYS_DEFAULT_KEYS or _service_sets(settings.service, key)
+            ):
                 continue  # the catalog's value stands: the module entry's, or its default
             value = getattr(settings.service, key)
         m = _APPLY[key](m, value)

@@ -34,9 +34,19 @@ INSTANCE_ID_ENV_VAR: Final = "DA_INSTANCE_ID"
 ADAPTER_ENV_VAR: Final = "DATA_ANALYSIS_ADAPTER"
 """Wins over ``service.adapter``; ``memory`` asks for the in-memory bus explicitly."""
 
-MODULE_DEFAULT_KEYS: Final = ("output_mode", "fill_strategy", "batch_timeout", "completion_ratio")
+MODULE_DEFAULT_KEYS: Final = (
+    "output_mode",
+    "fill_strategy",
+    "batch_timeout",
+    "completion_ratio",
+    "min_run_interval_seconds",
+)
 """Service settings that are defaults for the module the service runs (its ``modules`` entry
 and the service's constructor arguments win; see ``build_module_catalog``)."""
+
+ALWAYS_DEFAULT_KEYS: Final = ("min_run_interval_seconds",)
+"""Of ``MODULE_DEFAULT_KEYS``, those whose service value applies even when the service section
+does not give it (the module catalog's own default is the engine's "no limit")."""
 
 T = TypeVar("T")
 Check = Callable[[Any], Any]
@@ -254,6 +264,12 @@ class ServiceSettings:
     )
     completion_ratio: float = _setting(
         1.0, _ratio, "the share of a batch's members that finished which completes it, (0, 1]"
+    )
+    min_run_interval_seconds: float = _setting(
+        1.0,
+        _non_negative,
+        "a station's runs start at least this far apart (s); updates meanwhile coalesce into "
+        "the next run; 0: run as soon as a station is dirty",
     )
     dead_letter_topic: str = _setting(
         "DATA-ANALYSIS-DEAD-LETTER", _text, "where records that cannot be processed go"

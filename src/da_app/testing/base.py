@@ -30,9 +30,22 @@ Callables = tuple[Callback, ResultHandler | None, BatchUploadHandler | None]
 """The user's callback, result handler and batch upload handler, as ``build_runner`` takes them."""
 
 
+def _runs_at_once(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with ``min_run_interval_seconds: 0`` in its service section unless it gives
+    one: on a manual clock a station dirty again right after its run would otherwise wait for
+    an ``advance`` (the production default, 1 s); a test of the interval sets it."""
+    out = dict(config)
+    key = "SERVICE_CONFIG" if "SERVICE_CONFIG" in out else "service"
+    section = dict(out.get(key) or {})
+    section.setdefault("min_run_interval_seconds", 0.0)
+    out[key] = section
+    return out
+
+
 class HarnessBase(Generic[S, R]):
     """One module's service (``S``) and its runner (``R``), built but not driven: subclasses
-    build them (``_build``) and drive the runner."""
+    build them (``_build``) and drive the runner. Stations run as soon as they are dirty
+    (``min_run_interval_seconds: 0``) unless the configuration says otherwise."""
 
     def __init__(
         self,
@@ -51,7 +64,7 @@ class HarnessBase(Generic[S, R]):
         self.broker = broker or MemoryBroker(self.clock)
         service_kwargs.update(
             module_name=module,
-            config=dict(config or {}),
+            config=_runs_at_once(config or {}),
             adapter="memory",
             broker=self.broker,
             clock=self.clock,

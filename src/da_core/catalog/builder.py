@@ -38,6 +38,7 @@ _MODULE_KEYS = {
     "interval_seconds",
     "callback_max_retries",
     "callback_retry_delay",
+    "min_run_interval_seconds",
     "batch_timeout",
     "completion_ratio",
     "output_mode",
@@ -180,6 +181,8 @@ def _module(m: ModuleConfig, spec: Mapping[str, Any], problems: list[str]) -> Mo
             t = attrs.evolve(t, callback_max_retries=int(v))
         elif k == "callback_retry_delay":
             t = attrs.evolve(t, callback_retry_delay=float(v))
+        elif k == "min_run_interval_seconds":
+            t = attrs.evolve(t, min_run_interval=float(v))
         elif k == "batch_timeout":
             b = attrs.evolve(b, timeout_seconds=float(v))
         elif k == "completion_ratio":

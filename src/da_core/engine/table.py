@@ -76,6 +76,9 @@ class StationTable:
         self.states: dict[str, RunState] = {}
         self.ready_q: deque[str] = deque()
         self._retry_heap: list[tuple[float, str]] = []  # (due, station id) after a failed run
+        # (due, station id): queued stations whose last run started under ``_min_gap`` ago
+        self._throttle_heap: list[tuple[float, str]] = []
+        self._min_gap = 0.0
         self._last_interval_run: float | None = None
         self._ledger = ledger
         self._stats = stats
@@ -90,6 +93,7 @@ class StationTable:
     def configure(self, module: ModuleConfig, inputs: Mapping[str, TopicConfig]) -> None:
         """Take the module's readiness rules (``inputs``: its input topics by name)."""
         self._module = module.name
+        self._min_gap = module.trigger.min_run_interval
         self._inputs = tuple(module.inputs)
         self._global = frozenset(t for t, c in inputs.items() if c.is_global)
         r = module.readiness
@@ -220,6 +224,12 @@ class StationTable:
         rheap = self._retry_heap
         while rheap and rheap[0][0] <= now:
             dirty.add(heapq.heappop(rheap)[1])
+        theap = self._throttle_heap
+        while theap and theap[0][0] <= now:
+            sid = heapq.heappop(theap)[1]
+            rs = self.states.get(sid)
+            if rs is not None and rs.queued:  # still queued (not dropped): its turn has come
+                self.ready_q.append(sid)
         if interval is not None:
             if self._last_interval_run is None:
                 self._last_interval_run = now
@@ -231,13 +241,22 @@ class StationTable:
     # ------------------------------------------------------------------ runs
 
     def start(self, limit: int, now: float) -> list[tuple[StationData, list[RecordRef]]]:
-        """Start up to ``limit`` queued stations; each comes with the references it consumes."""
+        """Start up to ``limit`` queued stations; each comes with the references it consumes.
+        A station whose last run started less than the module's ``min_run_interval`` ago is
+        set aside, still queued, until ``due`` finds the interval passed."""
         out: list[tuple[StationData, list[RecordRef]]] = []
         stations = self.store.stations
+        gap = self._min_gap
         while self.ready_q and len(out) < limit:
             sid = self.ready_q.popleft()
             rs = self.states.get(sid)
             if rs is None or not rs.queued:
+                continue
+            last = rs.last_run_at
+            if gap > 0.0 and last is not None and now - last < gap:
+                # ran less than ``gap`` ago: stays queued (its updates coalesce), back in the
+                # ready queue when the gap has passed (``due``)
+                heapq.heappush(self._throttle_heap, (last + gap, sid))
                 continue
             rs.queued = False
             rs.running = True
@@ -327,6 +346,11 @@ class StationTable:
     @property
     def runnable(self) -> int:
         return len(self.ready_q)
+
+    @property
+    def throttled(self) -> int:
+        """Queued stations waiting for their ``min_run_interval`` to pass."""
+        return len(self._throttle_heap)
 
     def data_availability(self) -> tuple[float, dict[str, int]]:
         """See ``Engine.data_availability``."""

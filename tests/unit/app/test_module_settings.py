@@ -63,6 +63,7 @@ def test_a_constructor_argument_wins_over_the_modules_entry() -> None:
         ("completion_ratio", 0.5, lambda m: m.batch.completion_ratio),
         ("output_mode", "station", lambda m: m.output_mode),
         ("fill_strategy", "forward", lambda m: m.fill_strategy),
+        ("min_run_interval_seconds", 0.25, lambda m: m.trigger.min_run_interval),
     ],
 )
 def test_a_setting_under_modules_reaches_the_running_service(
@@ -92,18 +93,21 @@ SERVICE: dict[str, Any] = {
     "output_mode": "station",
     "batch_timeout": 7,
     "completion_ratio": 0.9,
+    "min_run_interval_seconds": 2.0,
 }
 MODULE: dict[str, Any] = {
     "fill_strategy": "linear",
     "output_mode": "batch",
     "batch_timeout": 3,
     "completion_ratio": 0.5,
+    "min_run_interval_seconds": 0.5,
 }
 ARGS: dict[str, Any] = {
     "fill_strategy": "missing",
     "output_mode": "station",
     "batch_timeout": 1.5,
     "completion_ratio": 0.25,
+    "min_run_interval_seconds": 0.0,
 }
 
 
@@ -114,6 +118,7 @@ def _values(settings: Settings, overrides: dict[str, Any] | None = None) -> dict
         "output_mode": m.output_mode,
         "batch_timeout": m.batch.timeout_seconds,
         "completion_ratio": m.batch.completion_ratio,
+        "min_run_interval_seconds": m.trigger.min_run_interval,
     }
 
 
@@ -173,3 +178,50 @@ def test_a_module_the_catalog_lacks_is_left_to_the_caller() -> None:
     cat = build_module_catalog(Settings.from_raw({}, environ={}), "no_such_module")
     with pytest.raises(ConfigError, match="unknown module 'no_such_module'"):
         cat.module("no_such_module")
+
+
+# --------------------------------------------------------------- min_run_interval_seconds
+
+
+def test_runs_are_a_second_apart_by_default_outside_the_harness() -> None:
+    s = Settings.from_raw({}, environ={})
+    assert build_module_catalog(s, LP).module(LP).trigger.min_run_interval == 1.0
+    assert default_catalog().module(LP).trigger.min_run_interval == 0.0  # the bare engine's
+
+
+def test_a_negative_min_run_interval_is_refused() -> None:
+    with pytest.raises(ConfigError, match="min_run_interval_seconds"):
+        Settings.from_raw({"service": {"min_run_interval_seconds": -1}}, environ={})
+
+
+def test_the_harness_runs_at_once_unless_the_configuration_says_otherwise() -> None:
+    with Harness(LP, echo_window) as h:
+        assert h.engine.module.trigger.min_run_interval == 0.0
+    with Harness(LP, echo_window, config={"modules": {LP: {"min_run_interval_seconds": 2}}}) as h:
+        assert h.engine.module.trigger.min_run_interval == 2.0
+
+
+def test_a_service_with_an_interval_coalesces_updates_and_runs_when_it_has_passed() -> None:
+    runs: list[float] = []
+
+    def callback(sid: str, inp: dict[str, Any]) -> dict[str, Any]:
+        runs.append(inp["outputPowerPerStationAvg"])
+        return {"ok": True}
+
+    with Harness(LP, callback, config={"service": {"min_run_interval_seconds": 1.0}}) as h:
+        h.publish(PARAM, param("S1"))
+        h.publish(RT, realtime("S1", 0, 1.0), key="S1")
+        h.run_until_idle()
+        assert runs == [1.0]
+        for v in (2.0, 3.0, 4.0):
+            h.publish(RT, realtime("S1", 0, v), key="S1")
+        h.run_until_idle()
+        assert runs == [1.0]  # within the second: held, not run
+        h.advance(1.0)
+        h.run_until_idle()
+        assert runs == [1.0, 4.0]  # one run, with the newest value
+        h.advance(10.0)
+        h.run_until_idle()
+        assert runs == [1.0, 4.0]
+        rt = {tp: off for tp, off in h.committed().items() if tp.topic == RT}
+        assert sum(off or 0 for off in rt.values()) == 4  # every held record committed

@@ -70,7 +70,10 @@ def test_reload_shrinks_a_window_and_keeps_its_newest_data(
     before = _window(h, "S1")
     assert len(before) == 168
     with caplog.at_level(logging.INFO, logger="da_app.services"):
-        h.service.reload_config({"TOPIC_DETAIL": {RT: {"window_size": 24}}})
+        # (a reload replaces the whole configuration: the harness's "runs at once" is kept)
+        h.service.reload_config(
+            {"TOPIC_DETAIL": {RT: {"window_size": 24}}, "service": {"min_run_interval_seconds": 0}}
+        )
     after = _window(h, "S1")
     assert after == before[-24:]
     assert after[-1] == 30.0

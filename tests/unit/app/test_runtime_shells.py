@@ -66,7 +66,7 @@ class Driver:
     async def open(self) -> None:
         common: dict[str, Any] = {
             "module_name": "load_prediction",
-            "config": {},
+            "config": {"service": {"min_run_interval_seconds": 0}},  # manual clock: no waits
             "adapter": "memory",
             "broker": self.broker,
             "clock": self.clock,
