@@ -9,6 +9,7 @@ and clock it builds; the runner and servers are built at ``start()``. The concre
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -275,7 +276,8 @@ class _ServiceBase:
         )
 
     def _ensure_logging(self) -> None:
-        """Logging at start for entry points other than ``da-app`` (``da_app.logconfig``)."""
+        """Logging at start for entry points other than ``da-app`` (``da_app.logconfig``),
+        and the garbage collector's thresholds (``service.gc_threshold``, process-wide)."""
         svc = self.settings.service
         ensure_logging(
             configured=svc.configured,
@@ -283,6 +285,9 @@ class _ServiceBase:
             level=svc.log_level,
             fmt=svc.log_format,
         )
+        if svc.gc_threshold is not None and gc.get_threshold() != svc.gc_threshold:
+            log.info("gc thresholds %s -> %s", gc.get_threshold(), svc.gc_threshold)
+            gc.set_threshold(*svc.gc_threshold)
 
     def _registered(self, running: bool) -> None:
         """List this service in ``da_app.instances`` (``d_a.health_check()``) or drop it."""

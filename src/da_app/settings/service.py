@@ -79,6 +79,21 @@ def _optional_count(value: Any) -> int | None:
     return value
 
 
+def _gc_threshold(value: Any) -> tuple[int, int, int] | None:
+    """None (leave the interpreter's), or three whole numbers for ``gc.set_threshold``: the
+    first >= 1 (0 would turn the cyclic collector off), the others >= 0."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        and value[0] >= 1
+    ):
+        return (int(value[0]), int(value[1]), int(value[2]))
+    raise _Invalid(f"expected None or three whole numbers, the first >= 1 (got {value!r})")
+
+
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Invalid(f"expected a number (got {value!r})")
@@ -264,6 +279,13 @@ class ServiceSettings:
     )
     completion_ratio: float = _setting(
         1.0, _ratio, "the share of a batch's members that finished which completes it, (0, 1]"
+    )
+    gc_threshold: tuple[int, int, int] | None = _setting(
+        (100_000, 20, 100),
+        _gc_threshold,
+        "the cyclic garbage collector's thresholds (gc.set_threshold), set process-wide when "
+        "the service starts: with the interpreter's (700, 10, 10) a 10,000-station service "
+        "spends about a third of its time in full collections; None: leave them",
     )
     min_run_interval_seconds: float = _setting(
         1.0,
