@@ -1,0 +1,481 @@
+"""Fleet-scale benchmark: the targets of issue 12 at 100, 1,000 and 10,000 stations.
+
+    python benchmarks/fleet.py [--stations 100,1000,10000] [--modules a,b,...] [--repeats 3]
+                               [--seconds 20] [--min-messages 50000] [--messages N]
+                               [--whole-polls] [--rss-repeats 1] [--no-rss] [--json FILE]
+                               [--quick]
+
+``--quick`` is ``--stations 100,1000 --repeats 1 --seconds 10`` (explicit options win).
+``--repeats`` is one number or one per station count (``3,3,1``). ``--modules`` defaults to
+every module of the default catalog.
+
+Workload: ``core_ingest.workload`` (every SCHEDULE-* topic at the simulator's relative rates,
+encoded ``Record``s on 6 partitions per topic), cut in two parts by record timestamp:
+
+* bootstrap (timestamp = start): parameters, calendar, prices, weather and each station's first
+  REALTIME message, which carries 168 hours of history;
+* steady state: the periodic messages of ``--seconds`` simulated seconds after the start, or
+  more whole seconds until it holds ``--min-messages`` records (so that 100 stations give a
+  measurable sample); ``--messages N``: the first whole seconds holding at least N records.
+
+Polls: ``core_ingest.polls`` (500 records, the service's ``max_poll_records``), each also ending
+with its simulated second, as for a consumer that keeps up (``--whole-polls``: 500 records
+regardless, as for one that is behind; at 100 stations a poll then spans ~3 simulated seconds
+and updates coalesce into fewer runs).
+
+Each (station count, module, repeat) runs in a fresh subprocess, which drives one ``Engine``
+of the default catalog with the module's ``min_run_interval`` set to 1.0 s (the service's
+default; the bare ``default_catalog()`` has 0) exactly as ``core_ingest.run_end_to_end`` does:
+per poll ``ingest``, ``tick``, ``take_runs`` (each assembling a module input), ``finish_run``
+with a small dict (the callback returns at once), ``take_uploads`` + ``upload_done``,
+``take_commit`` + ``commit_done``. Records are generated in segments of at most ~16 MB or
+20,000 records (whole polls) before the segment is timed, so generation is never timed and the
+workload is never held whole. Figures per phase:
+
+* wall seconds (``time.perf_counter``) of the end-to-end loop, and the share of it spent in
+  CPython's cyclic garbage collector (``gc.callbacks``);
+* real-time factor: simulated seconds covered by the steady-state records / wall seconds;
+* msg/s: steady-state records (every topic; those the module does not read are counted and
+  skipped, as in production) / wall seconds;
+* runs per station-second: steady-state runs / stations / simulated seconds (target <= 1 /
+  min_run_interval);
+* µs per station update: wall seconds / extracted items applied (``items_in`` +
+  ``global_values_cached``; a 7-day REALTIME message is 168 updates);
+* bootstrap: wall seconds, and ms per history message (bootstrap seconds / histories).
+
+Peak RSS: a separate fresh subprocess per (station count, module) streams the same workload poll
+by poll (never held whole) through the same loop, then assembles every ready station once, and
+reports ``ru_maxrss`` (``--rss-repeats``, default 1: the figure hardly varies between runs).
+
+Printed: per figure, a table of medians with the min–max spread over the repeats (the machine
+may be shared: read the spread), then each target as ``[met ]`` or ``[MISS]`` at the largest
+station count of the run (the targets are defined at 10,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import core_ingest as ci
+
+from da_adapters.codec import OrjsonCodec
+from da_core.catalog import default_catalog
+from da_core.config import Catalog
+from da_core.engine import Engine
+from da_core.types import Record
+
+MODULES = (
+    "operation_optimization",
+    "evaluation_model",
+    "thermal_management",
+    "station_guidance",
+    "customer_mining",
+    "electricity_price",
+    "load_prediction",
+    "SOH_model",
+    "pv_prediction",
+)
+MIN_RUN_INTERVAL = 1.0
+"""Seconds: the service's default ``min_run_interval_seconds``, set on the module run."""
+REALTIME = "SCHEDULE-STATION-REALTIME-DATA"
+BOOTSTRAP_MODULE = "load_prediction"
+SEGMENT_BYTES = 16 * 2**20
+SEGMENT_RECORDS = 20_000
+TARGET_STATIONS = 10_000
+
+Json = dict[str, Any]
+
+
+def production_catalog(module: str) -> Catalog:
+    """The default catalog with ``module``'s ``min_run_interval`` at the service default."""
+    cat = default_catalog()
+    m = cat.modules[module]
+    m = attrs.evolve(m, trigger=attrs.evolve(m.trigger, min_run_interval=MIN_RUN_INTERVAL))
+    return attrs.evolve(cat, modules={**cat.modules, module: m}).validate()
+
+
+def stream(
+    stations: int, seconds: float, min_messages: int, messages: int | None
+) -> Iterator[Record]:
+    """Bootstrap then steady-state records. The steady state ends with a whole simulated second:
+    the first one after ``seconds`` that brings it to ``min_messages`` records, or with
+    ``messages`` the first one that brings it to that many."""
+    steady = 0
+    last = ci.START
+    for rec in ci.workload(stations):
+        ts = rec.timestamp
+        if ts > last:
+            if messages is not None:
+                done = steady >= messages
+            else:
+                done = ts > ci.START + seconds and steady >= min_messages
+            if done:
+                return
+        if ts > ci.START:
+            steady += 1
+        last = ts
+        yield rec
+
+
+def _phase(rec: Record) -> str:
+    return "bootstrap" if rec.timestamp <= ci.START else "steady"
+
+
+def phase_polls(records: Iterable[Record], whole: bool) -> Iterator[tuple[str, list[Record]]]:
+    """(phase, poll): ``core_ingest.polls`` of 500 records within each phase; unless ``whole``,
+    a poll also ends with its simulated second, as for a consumer that keeps up (it is never
+    handed records of a later second along with those of the current one)."""
+    for phase, group in itertools.groupby(records, key=_phase):
+        if whole:
+            for poll in ci.polls(group):
+                yield phase, poll
+            continue
+        for _, second in itertools.groupby(group, key=lambda r: r.timestamp):
+            for poll in ci.polls(second):
+                yield phase, poll
+
+
+def segments(records: Iterable[Record], whole: bool) -> Iterator[tuple[str, list[list[Record]]]]:
+    """(phase, polls) of at most ~SEGMENT_BYTES / SEGMENT_RECORDS, generated before they are
+    timed; a segment never mixes the bootstrap and the steady state."""
+    seg: list[list[Record]] = []
+    size = count = 0
+    phase = "bootstrap"
+    for p, poll in phase_polls(records, whole):
+        if seg and (p != phase or count >= SEGMENT_RECORDS or size >= SEGMENT_BYTES):
+            yield phase, seg
+            seg, size, count = [], 0, 0
+        phase = p
+        seg.append(poll)
+        count += len(poll)
+        size += sum(len(r.value or b"") for r in poll)
+    if seg:
+        yield phase, seg
+
+
+def _updates(eng: Engine) -> int:
+    return eng.stats.items_in + eng.stats.global_values_cached
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+def worker_time(stations: int, module: str, args: argparse.Namespace) -> Json:
+    eng = Engine(production_catalog(module), module, OrjsonCodec())
+    phases: dict[str, Json] = {
+        p: {"seconds": 0.0, "gc_seconds": 0.0, "records": 0, "runs": 0, "uploads": 0, "updates": 0}
+        for p in ("bootstrap", "steady")
+    }
+    phases["bootstrap"]["histories"] = 0
+    records = stream(stations, args.seconds, args.min_messages, args.messages)
+    for phase, chunks in segments(records, args.whole_polls):
+        out = phases[phase]
+        if phase == "bootstrap":
+            out["histories"] += sum(r.topic == REALTIME for c in chunks for r in c)
+        before = _updates(eng)
+        timer = ci.GcTimer()
+        gc.callbacks.append(timer)
+        t0 = time.perf_counter()
+        res = ci.run_end_to_end(eng, chunks)
+        out["seconds"] += time.perf_counter() - t0
+        gc.callbacks.remove(timer)
+        out["gc_seconds"] += timer.seconds
+        out["updates"] += _updates(eng) - before
+        for key in ("records", "runs", "uploads"):
+            out[key] += res[key]
+        out["last_ts"] = res["now"]
+    steady = phases["steady"]
+    steady["sim_seconds"] = steady.get("last_ts", ci.START) - ci.START
+    steady["station_seconds"] = stations * steady["sim_seconds"]
+    return {
+        **phases,
+        "stations": stations,
+        "engine_stations": len(eng),
+        "ignored": eng.stats.records_ignored,
+        "peak_rss_mb": ci.peak_rss_mb(),
+    }
+
+
+def worker_rss(stations: int, module: str, args: argparse.Namespace) -> Json:
+    """``core_ingest.worker_rss`` with the production catalog and this benchmark's stream."""
+    eng = Engine(production_catalog(module), module, OrjsonCodec())
+    records = stream(stations, args.seconds, args.min_messages, args.messages)
+    out: Json = ci.run_end_to_end(eng, (c for _, c in phase_polls(records, args.whole_polls)))
+    now = out["now"]
+    for sid in ci.ready_stations(eng, now):
+        eng.get_inputs(sid, now)
+    out["engine_stations"] = len(eng)
+    out["peak_rss_mb"] = ci.peak_rss_mb()
+    return out
+
+
+# ---------------------------------------------------------------------------- summary
+
+
+METRICS: tuple[tuple[str, str, str, str, str, str, float], ...] = (
+    # key, label, format, phase, numerator, denominator, scale
+    ("rtf", "steady: real-time factor (sim s / wall s)", "{:,.2f}", "steady", "sim_seconds",
+     "seconds", 1.0),
+    ("msgs", "steady: msg/s", "{:,.0f}", "steady", "records", "seconds", 1.0),
+    ("runs_ss", "steady: runs per station-second", "{:.3f}", "steady", "runs",
+     "station_seconds", 1.0),
+    ("us_update", "steady: µs per station update", "{:,.2f}", "steady", "seconds", "updates",
+     1e6),
+    ("gc", "steady: % of wall time in cyclic GC", "{:.0f}%", "steady", "gc_seconds", "seconds",
+     100.0),
+    ("steady_s", "steady: wall seconds", "{:,.2f}", "steady", "seconds", "", 1.0),
+    ("boot_s", "bootstrap: wall seconds", "{:,.2f}", "bootstrap", "seconds", "", 1.0),
+    ("boot_ms", "bootstrap: ms per history message", "{:.3f}", "bootstrap", "seconds",
+     "histories", 1e3),
+)  # fmt: skip
+
+
+def _metric(r: Json, phase: str, num: str, den: str, scale: float) -> float:
+    value, by = r[phase][num] * scale, r[phase][den] if den else 1
+    return float(value / by) if by else math.nan
+
+
+def _stats(values: Sequence[float]) -> Json:
+    if not values or any(math.isnan(v) for v in values):
+        return {"median": math.nan, "min": math.nan, "max": math.nan}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarise(timing: Sequence[Json], memory: Sequence[Json]) -> dict[str, Json]:
+    out = {
+        key: _stats([_metric(r, phase, num, den, scale) for r in timing])
+        for key, _, _, phase, num, den, scale in METRICS
+    }
+    out["rss"] = _stats([r["peak_rss_mb"] for r in memory])
+    out["sim_seconds"] = _stats([r["steady"]["sim_seconds"] for r in timing])
+    out["steady_records"] = _stats([r["steady"]["records"] for r in timing])
+    return out
+
+
+def _cell(s: Json, fmt: str) -> str:
+    if math.isnan(s["median"]):
+        return "n/a"
+    text = fmt.format(s["median"])
+    if s["min"] != s["max"]:
+        text += f" [{fmt.format(s['min'])}–{fmt.format(s['max'])}]"
+    return text
+
+
+def print_tables(summary: dict[int, dict[str, dict[str, Json]]], modules: Sequence[str]) -> None:
+    counts = sorted(summary)
+    rows = [(k, label, fmt) for k, label, fmt, *_ in METRICS]
+    rows.append(("rss", "peak RSS, streamed (MB)", "{:,.0f}"))
+    for key, label, fmt in rows:
+        print(f"\n{label}: median [min–max]")
+        print("module".ljust(24) + "".join(f"{n:>26,}" for n in counts))
+        for m in modules:
+            print(m.ljust(24) + "".join(f"{_cell(summary[n][m][key], fmt):>26}" for n in counts))
+
+
+def _target(targets: list[Json], name: str, value: float, ok: bool, text: str) -> None:
+    targets.append({"name": name, "value": value, "ok": ok})
+    print(f"  [{'met ' if ok else 'MISS'}] {name}: {text}")
+
+
+def report(
+    summary: dict[int, dict[str, dict[str, Json]]], modules: Sequence[str], rss: bool
+) -> list[Json]:
+    counts = sorted(summary)
+    lo, hi = counts[0], counts[-1]
+    at = summary[hi]
+    targets: list[Json] = []
+    print(
+        f"\ntargets (issue 12) at {hi:,} stations (defined at {TARGET_STATIONS:,}); medians; "
+        f"min_run_interval = {MIN_RUN_INTERVAL:g} s on the module run (service default)"
+    )
+    for m in modules:
+        v = at[m]["rtf"]["median"]
+        msgs = at[m]["msgs"]["median"]
+        _target(
+            targets,
+            f"1. steady state, {m}: real-time factor >= 3",
+            v,
+            v >= 3,
+            f"{v:,.2f} ({msgs:,.0f} msg/s)",
+        )
+    limit = 1 / MIN_RUN_INTERVAL
+    for m in modules:
+        v = at[m]["runs_ss"]["median"]
+        _target(
+            targets,
+            f"1. steady state, {m}: runs per station-second <= {limit:g}",
+            v,
+            v <= limit,
+            f"{v:.3f}",
+        )
+    if BOOTSTRAP_MODULE in modules:
+        b = at[BOOTSTRAP_MODULE]
+        secs, ms = b["boot_s"]["median"], b["boot_ms"]["median"]
+        limit_s = 30.0 * hi / TARGET_STATIONS
+        scaled = "" if hi == TARGET_STATIONS else f" (30 s scaled to {hi:,} stations)"
+        _target(
+            targets,
+            f"2. bootstrap of {hi:,} stations by {BOOTSTRAP_MODULE} <= {limit_s:g} s{scaled}",
+            secs,
+            secs <= limit_s,
+            f"{secs:,.2f} s",
+        )
+        _target(targets, "2. bootstrap: <= 1 ms per history message", ms, ms <= 1.0, f"{ms:.3f} ms")
+    if rss:
+        for m in modules:
+            if REALTIME not in default_catalog().modules[m].inputs:
+                continue
+            v = at[m]["rss"]["median"]
+            _target(
+                targets,
+                f"3. peak RSS, {m} (168-hour windows), streamed <= 500 MB",
+                v,
+                v <= 500,
+                f"{v:,.0f} MB",
+            )
+    if hi != lo:
+        skipped = []
+        for m in modules:
+            a, b = summary[lo][m]["us_update"]["median"], at[m]["us_update"]["median"]
+            if math.isnan(a) or math.isnan(b):
+                skipped.append(m)
+                continue
+            _target(
+                targets,
+                f"4. {m}: cost per station update at {hi:,} / at {lo:,} <= 1.5",
+                b / a,
+                b / a <= 1.5,
+                f"{b / a:.2f} ({b:.2f} / {a:.2f} µs)",
+            )
+        if skipped:
+            print(f"  (4. no steady-state station updates, not compared: {', '.join(skipped)})")
+    print("  [----] 5. end to end on a real broker: measured by benchmarks/e2e_kafka.py, not here")
+    return targets
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+def _spawn(kind: str, n: int, module: str, args: argparse.Namespace) -> Json:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        kind,
+        "--stations",
+        str(n),
+        "--modules",
+        module,
+        "--seconds",
+        str(args.seconds),
+        "--min-messages",
+        str(args.min_messages),
+    ]
+    if args.whole_polls:
+        cmd.append("--whole-polls")
+    if args.messages is not None:
+        cmd += ["--messages", str(args.messages)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"worker {kind} for {module} at {n} stations failed")
+    result: Json = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _ints(text: str) -> list[int]:
+    return [int(s.strip().replace("_", "")) for s in text.split(",") if s.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--stations", help="station counts (default 100,1000,10000)")
+    p.add_argument("--modules", default=",".join(MODULES))
+    p.add_argument("--repeats", help="one number, or one per station count (default 3)")
+    p.add_argument("--rss-repeats", type=int, default=1)
+    p.add_argument("--seconds", type=float, help="simulated seconds of steady state (20)")
+    p.add_argument(
+        "--min-messages",
+        type=int,
+        default=50_000,
+        help="steady state extended by whole seconds to at least this many records (50,000)",
+    )
+    p.add_argument("--messages", type=int, help="steady-state records instead of --seconds")
+    p.add_argument("--whole-polls", action="store_true", help="polls of 500 records across seconds")
+    p.add_argument("--no-rss", action="store_true", help="skip the streamed peak RSS runs")
+    p.add_argument("--json", help="also write the raw and summarised figures to this file")
+    p.add_argument("--quick", action="store_true", help="100,1000 stations, 1 repeat, 10 s")
+    p.add_argument("--worker", choices=("time", "rss"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = 10.0 if args.quick else 20.0
+    counts = _ints(args.stations or ("100,1000" if args.quick else "100,1000,10000"))
+    modules = [m.strip() for m in args.modules.split(",") if m.strip()]
+    if args.worker:
+        fn = worker_time if args.worker == "time" else worker_rss
+        print(json.dumps(fn(counts[0], modules[0], args)))
+        return 0
+    unknown = sorted(set(modules) - set(default_catalog().modules))
+    if unknown:
+        p.error(f"unknown module(s): {', '.join(unknown)}")
+    repeats = _ints(args.repeats or ("1" if args.quick else "3"))
+    if len(repeats) == 1:
+        repeats *= len(counts)
+    if len(repeats) != len(counts):
+        p.error("--repeats: one number, or one per station count")
+    steady = (
+        f"first whole seconds with >= {args.messages:,} records"
+        if args.messages is not None
+        else f"{args.seconds:g} simulated s (extended to >= {args.min_messages:,} records)"
+    )
+    polling = "500 records across seconds" if args.whole_polls else "<= 500 records per second"
+    print(
+        f"fleet: stations {counts}, repeats {repeats}, steady state {steady}, polls {polling}, "
+        f"min_run_interval {MIN_RUN_INTERVAL:g} s (service default) on the module run",
+        flush=True,
+    )
+    raw: dict[int, dict[str, Json]] = {}
+    summary: dict[int, dict[str, dict[str, Json]]] = {}
+    t_start = time.monotonic()
+    for n, reps in zip(counts, repeats, strict=True):
+        timing: dict[str, list[Json]] = {m: [] for m in modules}
+        memory: dict[str, list[Json]] = {m: [] for m in modules}
+        for i in range(reps):  # modules interleaved: a noisy spell spreads over all of them
+            for m in modules:
+                _progress(f"{n:,} stations, {m}: time {i + 1}/{reps}", t_start)
+                timing[m].append(_spawn("time", n, m, args))
+        for i in range(0 if args.no_rss else args.rss_repeats):
+            for m in modules:
+                _progress(f"{n:,} stations, {m}: rss {i + 1}/{args.rss_repeats}", t_start)
+                memory[m].append(_spawn("rss", n, m, args))
+        raw[n] = {m: {"timing": timing[m], "memory": memory[m]} for m in modules}
+        summary[n] = {m: summarise(timing[m], memory[m]) for m in modules}
+    print_tables(summary, modules)
+    targets = report(summary, modules, not args.no_rss)
+    print(f"\ntotal wall time {time.monotonic() - t_start:,.0f} s")
+    if args.json:
+        doc = {"args": vars(args), "summary": summary, "targets": targets, "raw": raw}
+        Path(args.json).write_text(json.dumps(doc, indent=1))
+    return 0
+
+
+def _progress(text: str, t_start: float) -> None:
+    print(f"[{time.monotonic() - t_start:6.0f} s] {text}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
