@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from da_core.catalog import default_catalog
-from da_core.engine import Engine
+from da_core.engine import Engine, StationRun
 
 from .test_engine import PARAM, RT, T0, Feed, finish_all, make, param, realtime
 
@@ -92,7 +92,7 @@ def test_runs_start_at_least_the_interval_apart_and_every_update_is_seen(
     value = 0.0
     starts: list[float] = []
     seen: list[float] = []
-    running = None
+    running: StationRun | None = None
 
     def step(now: float, finish: bool) -> None:
         nonlocal running
