@@ -4,6 +4,7 @@ directory; every record is processed, nothing crashes, and a stop stays bounded.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -23,7 +24,7 @@ from tests.integration.e2e_support import (
     unique,
 )
 from tests.integration.kafka_fixtures import load_broker_module, unavailable
-from tests.support.waiting import wait_for
+from tests.support.waiting import async_wait_for, wait_for
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -192,3 +193,67 @@ def test_closing_a_confluent_consumer_whose_commit_waits_for_a_dead_broker_is_bo
         )
     finally:
         broker.stop(timeout=10.0)
+
+
+async def test_async_service_survives_an_unreachable_start_and_a_broker_restart(
+    closed_port: int,
+) -> None:
+    """The aiokafka service through the same outages as the sync one above: started with no
+    broker, then the broker restarted mid-stream; every record processed, a bounded stop
+    during an outage."""
+    from da_app.services import AsyncDataAnalysisService
+
+    bootstrap = f"127.0.0.1:{closed_port}"
+    seen: set[str] = set()
+
+    async def callback(station_id: str, _inputs: dict[str, Any]) -> dict[str, Any]:
+        seen.add(station_id)
+        return {"ok": True}
+
+    cfg = service_config(
+        bootstrap,
+        unique("outage-async"),
+        service={"health_port": 0, "metrics_port": 0, "shutdown_timeout_seconds": 10.0},
+    )
+    svc = AsyncDataAnalysisService(module_name="load_prediction", config=cfg, adapter="aiokafka")
+    broker: Any = None
+    try:
+        await svc.start(callback)
+
+        def unreachable_named() -> bool:
+            reasons = svc.readiness().body.get("reasons", [])
+            return any(bootstrap in r and "unreachable" in r for r in reasons)
+
+        await async_wait_for(unreachable_named, 60, what="/ready naming the unreachable broker")
+        assert svc.runner is not None
+        assert svc.runner.alive
+        assert svc.liveness().ok
+
+        broker = await asyncio.to_thread(_start_private_broker, closed_port)
+        first = [f"A{i}" for i in range(10)]
+        rows = [(RT, sid, {"realTimeData": [rt_row(sid, 0, 1.0)]}) for sid in first]
+        await asyncio.to_thread(produce, bootstrap, rows)
+        await async_wait_for(lambda: set(first) <= seen, 120, what="stations before the restart")
+
+        await asyncio.to_thread(broker.halt)  # mid-stream outage: the loop goes on
+        assert svc.runner.alive
+        await asyncio.to_thread(broker.resume)
+        second = [f"B{i}" for i in range(10)]
+        rows = [(RT, sid, {"realTimeData": [rt_row(sid, 1, 2.0)]}) for sid in second]
+        await asyncio.to_thread(produce, bootstrap, rows)
+        await async_wait_for(lambda: set(second) <= seen, 120, what="stations after the restart")
+        assert svc.runner.stats.broker_disconnects >= 1
+        await async_wait_for(
+            lambda: svc.runner is not None and svc.runner.stats.broker_connected is True,
+            60,
+            what="the broker reported back",
+        )
+
+        await asyncio.to_thread(broker.halt)  # a stop during an outage ends within the bound
+        began = time.monotonic()
+        await svc.stop()
+        assert time.monotonic() - began < 15.0
+    finally:
+        await svc.stop()
+        if broker is not None:
+            await asyncio.to_thread(broker.stop, 10.0)

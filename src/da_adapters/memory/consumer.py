@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import cast
 
 from da_adapters.memory.broker import MemoryBroker, OffsetReset
+from da_adapters.memory.broker_faults import BROKER_DOWN, BrokerDown
 from da_core.ports import RebalanceListener
 from da_core.types import PartitionLag, Record, TopicPartition
 
@@ -315,8 +316,12 @@ class AsyncMemoryConsumer:
         return self._core.member_id
 
     async def start(self) -> None:
+        """Connect; like aiokafka's bootstrap, this fails while the broker is down (a retry
+        after ``come_up`` succeeds). Starting twice is harmless."""
         self._core.check_open()
         if self._loop is None:
+            if self._core.broker.down:
+                raise BrokerDown(f"consumer of group {self.group_id}: {BROKER_DOWN}")
             self._loop = asyncio.get_running_loop()
             self._core.broker.add_waker(self._wake)
 

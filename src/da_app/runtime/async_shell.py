@@ -90,8 +90,6 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         self.stopped = asyncio.Event()
         if not self.engine.global_topics:
             self.global_consumer = None
-        if self.restore_consumer is not None:
-            await self.restore_consumer.start()
         self.core.global_reader = self.global_consumer is not None
         await self._drive(self.core.subscribe())  # the broker may be away: step() retries
 
@@ -102,6 +100,8 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         await self.producer.start()
         if self.global_consumer is not None:
             await self.global_consumer.start()
+        if self.restore_consumer is not None:  # started here, not in open(): it may be away
+            await self.restore_consumer.start()
 
     async def start(self) -> None:
         """Subscribe and start the loop task; returns once running (also when the broker is

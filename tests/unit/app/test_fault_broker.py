@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from da_adapters.memory import ManualClock, MemoryBroker
-from da_app.testing import Harness
+from da_app.testing import AsyncHarness, Harness
 from da_core.types import TopicPartition
 
 from .helpers import PARAM, RT, echo_window, param, realtime
@@ -109,3 +109,36 @@ def test_the_memory_consumer_says_when_the_broker_is_down() -> None:
     h.broker.come_up()
     assert consumer.connected() is True
     h.stop()
+
+
+async def test_the_async_service_starts_with_the_broker_down_and_resumes_when_it_is_back() -> None:
+    """Issue 10 item 11 for the async service: its clients cannot connect at start (the memory
+    consumer's start fails like aiokafka's bootstrap), yet ``start`` returns and the loop
+    retries the whole set-up (the restore reader included) until the broker is back."""
+    clock = ManualClock()
+    broker = MemoryBroker(clock)
+    broker.go_down()
+    h = AsyncHarness("load_prediction", echo_window, broker=broker, clock=clock)
+
+    def subscribed() -> bool:
+        return h.runner.subscribed
+
+    try:
+        await h.start()  # returns although nothing could connect
+        await h.step()
+        assert not subscribed()
+        ready = h.service.readiness()
+        assert not ready.ok
+        assert any("broker" in r and "unreachable" in r for r in ready.body["reasons"])
+        broker.come_up()
+        clock.advance(10)  # past the set-up backoff
+        await h.step()
+        assert subscribed()
+        h.publish(PARAM, param("S1"), partition=0)
+        h.publish(RT, realtime("S1", 0, 7.0), partition=0)
+        await h.run_until_idle()
+        h.advance(10)
+        await h.run_until_idle()
+        assert [r["station_id"] for r in h.results()] == ["S1"]
+    finally:
+        await h.stop()
