@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -12,6 +15,7 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from tests.support.signals import default_sigint
 from tests.support.waiting import wait_for
 
 RT = "SCHEDULE-STATION-REALTIME-DATA"
@@ -167,3 +171,44 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
         return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in tps}
     finally:
         c.close()
+
+
+def spawn_da_app(
+    tmp_path: Path,
+    config: Path,
+    name: str,
+    callback: str,
+    *,
+    use_async: bool = False,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """``da-app run --config CONFIG --callback CALLBACK [--async]`` as a child in ``tmp_path``
+    with the default signal dispositions; its output goes to ``tmp_path/NAME.out``. ``env``
+    adds to this process's environment (``PYTHONPATH`` finds ``src``, the tests and the
+    examples)."""
+    full = dict(os.environ)
+    full.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT), str(ROOT / "examples")]),
+        PYTHONUNBUFFERED="1",
+    )
+    full.update(env or {})
+    out = open(tmp_path / f"{name}.out", "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "da_app",
+            "run",
+            "--config",
+            str(config),
+            "--callback",
+            callback,
+            *(["--async"] if use_async else []),
+        ],
+        cwd=tmp_path,
+        env=full,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_sigint,
+    )

@@ -6,10 +6,8 @@ broker is back a new process processes every record (nothing lost)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,6 @@ import pytest
 
 from tests.integration.e2e_support import (
     OUT_LP,
-    ROOT,
     RT,
     TopicReader,
     ensure_topic,
@@ -26,11 +23,11 @@ from tests.integration.e2e_support import (
     results_of,
     rt_row,
     service_config,
+    spawn_da_app,
     unique,
     write_yaml,
 )
 from tests.integration.kafka_fixtures import load_broker_module, unavailable
-from tests.support.signals import default_sigint
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -48,31 +45,8 @@ def _private_broker() -> Any:
 
 
 def _run(tmp_path: Path, cfg: Path, name: str, use_async: bool) -> subprocess.Popen[str]:
-    env = dict(os.environ)
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-        PYTHONUNBUFFERED="1",
-    )
-    out = open(tmp_path / f"{name}.out", "w")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "da_app",
-            "run",
-            "--config",
-            str(cfg),
-            "--callback",
-            "tests.integration.e2e_callbacks:slow_echo",
-            *(["--async"] if use_async else []),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=default_sigint,
-    )
+    callback = "tests.integration.e2e_callbacks:slow_echo"
+    return spawn_da_app(tmp_path, cfg, name, callback, use_async=use_async)
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:

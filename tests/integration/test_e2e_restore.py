@@ -4,10 +4,8 @@ default readiness rules, and a surviving instance takes a killed one's stations 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,18 +15,17 @@ from confluent_kafka import Consumer, TopicPartition
 
 from tests.integration.e2e_support import (
     OUT_LP,
-    ROOT,
     TopicReader,
     committed,
     kafka_config,
     produce,
     results_of,
     rt_row,
+    spawn_da_app,
     unique,
     write_yaml,
 )
 from tests.integration.kafka_fixtures import create_topic
-from tests.support.signals import default_sigint
 from tests.support.waiting import wait_for
 
 PARTITIONS = 3
@@ -69,32 +66,13 @@ def _config(bootstrap: str, group: str, rt: str, params: str, routing: str) -> d
 def _run(
     tmp_path: Path, cfg: Path, name: str, instance: str, *, use_async: bool = False
 ) -> subprocess.Popen[str]:
-    env = dict(os.environ)
-    env.update(
-        DATA_ANALYSIS_CONFIG=str(cfg),
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-        PYTHONUNBUFFERED="1",
-        DA_INSTANCE_ID=instance,
-    )
-    log = open(tmp_path / f"{name}.out", "w")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "da_app",
-            "run",
-            "--config",
-            str(cfg),
-            "--callback",
-            "tests.integration.e2e_callbacks:echo_params",
-            *(["--async"] if use_async else []),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=default_sigint,
+    return spawn_da_app(
+        tmp_path,
+        cfg,
+        name,
+        "tests.integration.e2e_callbacks:echo_params",
+        use_async=use_async,
+        env={"DATA_ANALYSIS_CONFIG": str(cfg), "DA_INSTANCE_ID": instance},
     )
 
 

@@ -28,6 +28,7 @@ from tests.integration.e2e_support import (
     results_of,
     rt_row,
     service_config,
+    spawn_da_app,
     unique,
     write_yaml,
 )
@@ -102,24 +103,12 @@ def test_guide_examples_process_samples_and_publish_results(
 
 
 def _run_service(tmp_path: Path, cfg: Path, name: str) -> subprocess.Popen[str]:
-    log = open(tmp_path / f"{name}.out", "w")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "da_app",
-            "run",
-            "--config",
-            str(cfg),
-            "--callback",
-            "tests.integration.e2e_callbacks:echo_window",
-        ],
-        cwd=tmp_path,
+    return spawn_da_app(
+        tmp_path,
+        cfg,
+        name,
+        "tests.integration.e2e_callbacks:echo_window",
         env=_env(tmp_path, cfg),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=default_sigint,
     )
 
 
