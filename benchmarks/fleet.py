@@ -3,7 +3,7 @@
     python benchmarks/fleet.py [--stations 100,1000,10000] [--modules a,b,...] [--repeats 3]
                                [--seconds 20] [--min-messages 50000] [--messages N]
                                [--whole-polls] [--rss-repeats 1] [--no-rss] [--json FILE]
-                               [--quick]
+                               [--quick] [--profile FILE]
 
 ``--quick`` is ``--stations 100,1000 --repeats 1 --seconds 10`` (explicit options win).
 ``--repeats`` is one number or one per station count (``3,3,1``). ``--modules`` defaults to
@@ -47,6 +47,10 @@ Peak RSS: a separate fresh subprocess per (station count, module) streams the sa
 by poll (never held whole) through the same loop, then assembles every ready station once, and
 reports ``ru_maxrss`` (``--rss-repeats``, default 1: the figure hardly varies between runs).
 
+``--profile FILE``: one run in this process for the first station count and module, under
+``cProfile`` while the phases are timed; the stats go to ``FILE.bootstrap`` and ``FILE.steady``
+and their top 20 entries by cumulative time are printed.
+
 Printed: per figure, a table of medians with the min–max spread over the repeats (the machine
 may be shared: read the spread), then each target as ``[met ]`` or ``[MISS]`` at the largest
 station count of the run (the targets are defined at 10,000).
@@ -55,10 +59,12 @@ station count of the run (the targets are defined at 10,000).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import itertools
 import json
 import math
+import pstats
 import statistics
 import subprocess
 import sys
@@ -96,6 +102,7 @@ BOOTSTRAP_MODULE = "load_prediction"
 SEGMENT_BYTES = 16 * 2**20
 SEGMENT_RECORDS = 20_000
 TARGET_STATIONS = 10_000
+_PHASES = ("bootstrap", "steady")
 
 Json = dict[str, Any]
 
@@ -131,15 +138,11 @@ def stream(
         yield rec
 
 
-def _phase(rec: Record) -> str:
-    return "bootstrap" if rec.timestamp <= ci.START else "steady"
-
-
 def phase_polls(records: Iterable[Record], whole: bool) -> Iterator[tuple[str, list[Record]]]:
     """(phase, poll): ``core_ingest.polls`` of 500 records within each phase; unless ``whole``,
     a poll also ends with its simulated second, as for a consumer that keeps up (it is never
     handed records of a later second along with those of the current one)."""
-    for phase, group in itertools.groupby(records, key=_phase):
+    for phase, group in itertools.groupby(records, key=lambda r: _PHASES[r.timestamp > ci.START]):
         if whole:
             for poll in ci.polls(group):
                 yield phase, poll
@@ -174,11 +177,14 @@ def _updates(eng: Engine) -> int:
 # ---------------------------------------------------------------------------- workers
 
 
-def worker_time(stations: int, module: str, args: argparse.Namespace) -> Json:
+def worker_time(
+    stations: int, module: str, args: argparse.Namespace, profiles: Json | None = None
+) -> Json:
+    """One timed run; ``profiles``: a ``cProfile.Profile`` per phase, enabled while timed."""
     eng = Engine(production_catalog(module), module, OrjsonCodec())
     phases: dict[str, Json] = {
         p: {"seconds": 0.0, "gc_seconds": 0.0, "records": 0, "runs": 0, "uploads": 0, "updates": 0}
-        for p in ("bootstrap", "steady")
+        for p in _PHASES
     }
     phases["bootstrap"]["histories"] = 0
     records = stream(stations, args.seconds, args.min_messages, args.messages)
@@ -189,9 +195,14 @@ def worker_time(stations: int, module: str, args: argparse.Namespace) -> Json:
         before = _updates(eng)
         timer = ci.GcTimer()
         gc.callbacks.append(timer)
+        prof = profiles.get(phase) if profiles else None
+        if prof is not None:
+            prof.enable()
         t0 = time.perf_counter()
         res = ci.run_end_to_end(eng, chunks)
         out["seconds"] += time.perf_counter() - t0
+        if prof is not None:
+            prof.disable()
         gc.callbacks.remove(timer)
         out["gc_seconds"] += timer.seconds
         out["updates"] += _updates(eng) - before
@@ -219,7 +230,7 @@ def worker_rss(stations: int, module: str, args: argparse.Namespace) -> Json:
     for sid in ci.ready_stations(eng, now):
         eng.get_inputs(sid, now)
     out["engine_stations"] = len(eng)
-    out["peak_rss_mb"] = ci.peak_rss_mb()
+    out["peak_rss_mb"], out["rss_end_mb"] = ci.peak_rss_mb(), ci.current_rss_mb()
     return out
 
 
@@ -281,9 +292,9 @@ def print_tables(summary: dict[int, dict[str, dict[str, Json]]], modules: Sequen
     rows.append(("rss", "peak RSS, streamed (MB)", "{:,.0f}"))
     for key, label, fmt in rows:
         print(f"\n{label}: median [min–max]")
-        print("module".ljust(24) + "".join(f"{n:>26,}" for n in counts))
+        print("module".ljust(24) + "".join(f"{n:>30,}" for n in counts))
         for m in modules:
-            print(m.ljust(24) + "".join(f"{_cell(summary[n][m][key], fmt):>26}" for n in counts))
+            print(m.ljust(24) + "".join(f"{_cell(summary[n][m][key], fmt):>30}" for n in counts))
 
 
 def _target(targets: list[Json], name: str, value: float, ok: bool, text: str) -> None:
@@ -371,20 +382,9 @@ def report(
 
 
 def _spawn(kind: str, n: int, module: str, args: argparse.Namespace) -> Json:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--worker",
-        kind,
-        "--stations",
-        str(n),
-        "--modules",
-        module,
-        "--seconds",
-        str(args.seconds),
-        "--min-messages",
-        str(args.min_messages),
-    ]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--stations", str(n),
+           "--modules", module, "--seconds", str(args.seconds),
+           "--min-messages", str(args.min_messages)]  # fmt: skip
     if args.whole_polls:
         cmd.append("--whole-polls")
     if args.messages is not None:
@@ -408,23 +408,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", help="one number, or one per station count (default 3)")
     p.add_argument("--rss-repeats", type=int, default=1)
     p.add_argument("--seconds", type=float, help="simulated seconds of steady state (20)")
-    p.add_argument(
-        "--min-messages",
-        type=int,
-        default=50_000,
-        help="steady state extended by whole seconds to at least this many records (50,000)",
-    )
+    p.add_argument("--min-messages", type=int, default=50_000, help="steady records, at least")
     p.add_argument("--messages", type=int, help="steady-state records instead of --seconds")
     p.add_argument("--whole-polls", action="store_true", help="polls of 500 records across seconds")
     p.add_argument("--no-rss", action="store_true", help="skip the streamed peak RSS runs")
     p.add_argument("--json", help="also write the raw and summarised figures to this file")
     p.add_argument("--quick", action="store_true", help="100,1000 stations, 1 repeat, 10 s")
+    p.add_argument("--profile", help="cProfile one in-process run (first count and module)")
     p.add_argument("--worker", choices=("time", "rss"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.seconds is None:
         args.seconds = 10.0 if args.quick else 20.0
     counts = _ints(args.stations or ("100,1000" if args.quick else "100,1000,10000"))
     modules = [m.strip() for m in args.modules.split(",") if m.strip()]
+    if args.profile:
+        profiles: Json = {p: cProfile.Profile() for p in _PHASES}
+        worker_time(counts[0], modules[0], args, profiles)
+        for phase, prof in profiles.items():
+            prof.dump_stats(f"{args.profile}.{phase}")
+            print(f"\n{phase}: {modules[0]} at {counts[0]:,} stations, by cumulative time")
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(20)
+        return 0
     if args.worker:
         fn = worker_time if args.worker == "time" else worker_rss
         print(json.dumps(fn(counts[0], modules[0], args)))
