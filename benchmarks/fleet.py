@@ -79,6 +79,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import core_ingest as ci
 
 from da_adapters.codec import OrjsonCodec
+from da_app.settings.service import ServiceSettings
 from da_core.catalog import default_catalog
 from da_core.config import Catalog
 from da_core.engine import Engine
@@ -97,6 +98,8 @@ MODULES = (
 )
 MIN_RUN_INTERVAL = 1.0
 """Seconds: the service's default ``min_run_interval_seconds``, set on the module run."""
+GC_THRESHOLD = ServiceSettings().gc_threshold
+"""The service's default ``gc_threshold``, set in each worker (``--interpreter-gc``: not)."""
 REALTIME = "SCHEDULE-STATION-REALTIME-DATA"
 BOOTSTRAP_MODULE = "load_prediction"
 SEGMENT_BYTES = 16 * 2**20
@@ -387,6 +390,8 @@ def _spawn(kind: str, n: int, module: str, args: argparse.Namespace) -> Json:
            "--min-messages", str(args.min_messages)]  # fmt: skip
     if args.whole_polls:
         cmd.append("--whole-polls")
+    if args.interpreter_gc:
+        cmd.append("--interpreter-gc")
     if args.messages is not None:
         cmd += ["--messages", str(args.messages)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -415,8 +420,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", help="also write the raw and summarised figures to this file")
     p.add_argument("--quick", action="store_true", help="100,1000 stations, 1 repeat, 10 s")
     p.add_argument("--profile", help="cProfile one in-process run (first count and module)")
+    p.add_argument(
+        "--interpreter-gc",
+        action="store_true",
+        help="keep the interpreter's GC thresholds (default: the service's gc_threshold)",
+    )
     p.add_argument("--worker", choices=("time", "rss"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if (args.worker or args.profile) and not args.interpreter_gc and GC_THRESHOLD is not None:
+        gc.set_threshold(*GC_THRESHOLD)  # what a started service sets (service.gc_threshold)
     if args.seconds is None:
         args.seconds = 10.0 if args.quick else 20.0
     counts = _ints(args.stations or ("100,1000" if args.quick else "100,1000,10000"))
@@ -449,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     polling = "500 records across seconds" if args.whole_polls else "<= 500 records per second"
     print(
         f"fleet: stations {counts}, repeats {repeats}, steady state {steady}, polls {polling}, "
-        f"min_run_interval {MIN_RUN_INTERVAL:g} s (service default) on the module run",
+        f"min_run_interval {MIN_RUN_INTERVAL:g} s (service default) on the module run, "
+        f"gc thresholds {gc.get_threshold() if args.interpreter_gc else GC_THRESHOLD}",
         flush=True,
     )
     raw: dict[int, dict[str, Json]] = {}
