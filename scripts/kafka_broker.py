@@ -703,6 +703,15 @@ def _format_storage(java: str, lib: Path, tmp_dir: Path, props_file: Path, heap:
         )
 
 
+def _stoppable() -> None:
+    """In the broker's process before exec: SIGTERM back to its default. A parent that ignores
+    SIGTERM (CI runners do, and children inherit it) would otherwise give a broker that the
+    JVM lets ignore it: ``stop``/``halt`` would wait their whole timeout before SIGKILL, a
+    halt would be a crash instead of a controlled shutdown, and ``die_with_parent``'s
+    SIGTERM would never end it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start_broker(
     *,
     version: str = KAFKA_VERSION,
@@ -792,6 +801,7 @@ def _start_once(
                 cwd=tmp_dir,
                 start_new_session=detach,
                 close_fds=True,
+                preexec_fn=_stoppable,
             )
         (tmp_dir / "broker.pid").write_text(f"{started.pid}\n")
         return started

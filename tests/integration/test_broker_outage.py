@@ -5,6 +5,7 @@ directory; every record is processed, nothing crashes, and a stop stays bounded.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from typing import Any
@@ -257,3 +258,21 @@ async def test_async_service_survives_an_unreachable_start_and_a_broker_restart(
         await svc.stop()
         if broker is not None:
             await asyncio.to_thread(broker.stop, 10.0)
+
+
+def test_a_broker_started_by_a_parent_that_ignores_sigterm_still_stops_on_sigterm(
+    closed_port: int,
+) -> None:
+    """CI runs the suite with SIGTERM ignored; the broker must not inherit that, or every
+    ``halt``/``stop`` waits its whole timeout and then kills it (no controlled shutdown)."""
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        broker = _start_private_broker(closed_port)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    try:
+        began = time.monotonic()
+        broker.halt(timeout=60.0)
+        assert time.monotonic() - began < 30.0  # SIGTERM honoured, not the SIGKILL fallback
+    finally:
+        broker.stop(timeout=10.0)
