@@ -67,16 +67,26 @@ def install(stop: Callable[[], None], reload: Callable[[], None]) -> Restore:
     previous: dict[signal.Signals, Any] = {}
 
     def handle(signum: int, frame: FrameType | None) -> None:
+        # A handler runs between two bytecodes of the main thread, possibly inside its write
+        # to stderr: logging here would re-enter that stream ("reentrant call"), and the
+        # error escaping logging's own report would end the handler before ``stop()``: the
+        # service would not stop (seen as a hang on SIGTERM). So: no I/O here; the line is
+        # logged by a helper thread, which waits for the main thread's write.
         sig = signal.Signals(signum)
         if sig.name == "SIGHUP":
             threading.Thread(
                 target=reload_logged, args=(reload,), name="da-reload", daemon=True
             ).start()
             return
-        log.info("received %s; stopping", sig.name)
         if sig == signal.SIGINT:  # a second Ctrl-C interrupts at once
             signal.signal(sig, previous[sig])
         stop()
+        threading.Thread(
+            target=log.info,
+            args=("received %s; stopping", sig.name),
+            name="da-signal-log",
+            daemon=True,
+        ).start()
 
     for sig in _wanted():
         if _is_default(sig):

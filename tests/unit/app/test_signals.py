@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from da_adapters.memory import ManualClock, MemoryBroker
 from da_app import signals
 from da_app.services import AsyncDataAnalysisService
+from tests.support.waiting import wait_for
 
 from .helpers import echo_window
 
@@ -117,3 +120,41 @@ async def test_serve_runs_the_async_service_until_sigterm_and_reloads_on_sighup(
     assert svc.runner is not None
     assert not svc.runner.alive
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers removed
+
+
+def test_the_stop_handler_stops_without_waiting_for_logging(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A signal may arrive while the main thread is inside a log write: a handler that logged
+    itself would re-enter that stream, and the error would end it before ``stop()`` (the
+    service then ignored SIGTERM). So it stops first and leaves its line to a helper thread:
+    even with a log handler held by another thread, the stop is immediate."""
+    caplog.set_level(logging.INFO, logger="da_app.signals")
+    stops: list[str] = []
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_log_handler() -> None:
+        caplog.handler.acquire()
+        held.set()
+        release.wait(2.0)  # the bound of a handler that would wait (the old behaviour)
+        caplog.handler.release()
+
+    holder = threading.Thread(target=hold_the_log_handler)
+    holder.start()
+    restore = signals.install(lambda: stops.append("stop"), lambda: None)
+    try:
+        assert held.wait(10)
+        began = time.monotonic()
+        _kill(signal.SIGTERM)
+        assert stops == ["stop"]
+        assert time.monotonic() - began < 1.0
+    finally:
+        release.set()
+        holder.join(10)
+        restore()
+    wait_for(lambda: "received SIGTERM; stopping" in caplog.text, 10, what="the stop line")
+    wait_for(
+        lambda: not any(t.name == "da-signal-log" for t in threading.enumerate()),
+        10,
+        what="the logging helper thread to end",
+    )
