@@ -216,6 +216,9 @@ async def test_async_service_survives_an_unreachable_start_and_a_broker_restart(
         unique("outage-async"),
         service={"health_port": 0, "metrics_port": 0, "shutdown_timeout_seconds": 10.0},
     )
+    # The topics appear only with the first records, after the service may have subscribed:
+    # aiokafka sees a new topic at its next metadata refresh (metadata_max_age_ms, 5 min).
+    cfg["KAFKA_CONFIG"]["consumer"]["metadata_max_age_ms"] = 1000
     svc = AsyncDataAnalysisService(module_name="load_prediction", config=cfg, adapter="aiokafka")
     broker: Any = None
     try:
