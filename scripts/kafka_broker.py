@@ -625,9 +625,21 @@ def sweep_stale_dirs() -> None:
         except (OSError, ValueError):
             continue  # not ours, or still being set up
         probe = BrokerState(pid, "", "", str(path), "", "", 0.0)
+        if _owner_alive(path):
+            continue  # halted by a live process that will resume it (outage tests)
         if not is_our_broker(probe):
             _log(f"removing {path} (its broker pid {pid} is gone)")
             _safe_rmtree(str(path))
+
+
+def _owner_alive(path: Path) -> bool:
+    """Whether the process that started the broker of ``path`` (``owner.pid``) still runs."""
+    try:
+        owner = int((path / "owner.pid").read_text().strip())
+        os.kill(owner, 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _safe_rmtree(tmp_dir: str) -> None:
@@ -804,6 +816,7 @@ def _start_once(
                 preexec_fn=_stoppable,
             )
         (tmp_dir / "broker.pid").write_text(f"{started.pid}\n")
+        (tmp_dir / "owner.pid").write_text(f"{os.getpid()}\n")
         return started
 
     process = launch()

@@ -63,6 +63,8 @@ def test_sync_service_survives_an_unreachable_start_and_a_broker_restart(
         unique("outage"),
         service={"health_port": 0, "metrics_port": 0, "shutdown_timeout_seconds": 10.0},
     )
+    # the topics appear with the first records, possibly after the service subscribed
+    cfg["KAFKA_CONFIG"]["consumer"]["metadata_max_age_ms"] = 1000
     svc = DataAnalysisService(module_name="load_prediction", config=cfg, adapter="confluent")
     broker: Any = None
     try:
