@@ -19,8 +19,7 @@ Layout (stable; documented in docs/module-input.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from operator import methodcaller
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -53,6 +52,8 @@ class TopicPlan:
 
     topic: TopicConfig
     field_names: tuple[tuple[str, str], ...]
+    window_names: tuple[tuple[str, str, str], ...]
+    """Per field: ``(field, flat name, flat name + "_window")``."""
     gun_names: tuple[tuple[str, str], ...]
     fill_of: Mapping[str, str]
     freshness: float | None
@@ -93,6 +94,9 @@ class ModuleInputPlan:
                 TopicPlan(
                     topic=t,
                     field_names=tuple((f, t.flat_name(f)) for f in t.fields),
+                    window_names=tuple(
+                        (f, t.flat_name(f), t.flat_name(f) + "_window") for f in t.fields
+                    ),
                     gun_names=tuple((f, t.flat_name(f)) for f in t.gun_fields),
                     fill_of=fill_of,
                     freshness=t.freshness_seconds,
@@ -199,10 +203,7 @@ def _add_topic(
     elif isinstance(w, SecondSnapshotWindow):
         _add_snapshots(out, masks, p, w)
     elif isinstance(w, PerDeviceWindow):
-        devices = w.devices()
-        for f, name in p.field_names:
-            out[name] = [item.values.get(f) for item in devices.values()]
-        out[p.structure_key] = {dev: dict(item.raw) for dev, item in devices.items()}
+        _add_devices(out, p, w)
     elif isinstance(w, LatestWindow):
         _add_latest(out, masks, p, w)
     else:  # no data yet: every name still appears, so callbacks can rely on the keys
@@ -219,38 +220,105 @@ def _add_absent(out: dict[str, Any], p: TopicPlan) -> None:
     out[p.structure_key] = None
 
 
+def _add_devices(out: dict[str, Any], p: TopicPlan, w: PerDeviceWindow[StationItem]) -> None:
+    """Per field the list of the devices' values, and ``{device: raw}``; derived once per
+    content of the window (its memo), every list and dict handed out a fresh one."""
+    memo = w.memo()
+    parts = memo.get(id(p))
+    if parts is None or parts[0] is not p:
+        devices = w.devices()
+        items = devices.values()
+        parts = memo[id(p)] = (
+            p,
+            tuple((name, tuple([it.values.get(f) for it in items])) for f, name in p.field_names),
+            tuple((dev, it.raw) for dev, it in devices.items()),
+        )
+    _, fields, raws = parts
+    for name, values in fields:
+        out[name] = list(values)
+    out[p.structure_key] = {dev: dict(raw) for dev, raw in raws}
+
+
 def _add_latest(
     out: dict[str, Any], masks: dict[str, list[bool]], p: TopicPlan, w: LatestWindow[StationItem]
 ) -> None:
+    """The latest values, their windows and the structure, from the window's memo
+    (``_latest_parts``) while the window is unchanged; every list and dict handed out is a
+    fresh one (values themselves are shared, as the item holds them)."""
+    memo = w.memo()
+    parts = memo.get(id(p))
+    if parts is None or parts[0] is not p:
+        parts = memo[id(p)] = _latest_parts(p, w)
+    _, flat, lists, windows, structure, slot_names, slot_list = parts
+    out.update(flat)
+    for name, values in lists:
+        out[name] = list(values)
+    for name, values, mask in windows:
+        out[name] = list(values)
+        if mask is not None:
+            masks[name] = list(mask)
+    if structure is None:
+        out[p.structure_key] = None
+    elif type(structure) is tuple:  # a global topic's rows, shared by every station
+        out[p.structure_key] = [dict(r) if type(r) is dict else r for r in structure]
+    else:
+        structure = dict(structure)
+        if slot_list is not None:
+            slot_name, flat_slot_name = slot_names
+            structure[slot_name] = list(slot_list)
+            out[flat_slot_name] = list(slot_list)
+        out[p.structure_key] = structure
+
+
+_LatestParts = tuple[
+    TopicPlan,
+    dict[str, Any],
+    tuple[tuple[str, tuple[Any, ...]], ...],
+    tuple[tuple[str, tuple[Any, ...], tuple[bool, ...] | None], ...],
+    Any,
+    tuple[str, str],
+    tuple[Any, ...] | None,
+]
+
+
+def _latest_parts(p: TopicPlan, w: LatestWindow[StationItem]) -> _LatestParts:
+    """What ``_add_latest`` hands out, computed once per content of the window: ``(plan,
+    {flat name: latest value}, per-row lists of a global topic, (window name, filled series,
+    mask or None) per field, the structure (a dict without the slot keys, the rows of a global
+    topic as a tuple, or None), (slot list name, its flat name), the slot list or None)``."""
     t = p.topic
     items = w.items()
     latest = items[-1] if items else None
+    slot_names = (t.slot_list_name or "", t.flat_name(t.slot_list_name or ""))
     if t.is_global:
         raw = latest.raw if latest is not None else None
         rows = raw if isinstance(raw, list) else ([raw] if raw is not None else [])
-        for f, name in p.field_names:
-            out[name] = [r.get(f) if isinstance(r, dict) else None for r in rows]
-        out[p.structure_key] = rows
-        return
-    for f, name in p.field_names:
-        out[name] = latest.values.get(f) if latest is not None else None
+        lists = tuple(
+            (name, tuple([r.get(f) if isinstance(r, dict) else None for r in rows]))
+            for f, name in p.field_names
+        )
+        return p, {}, lists, (), tuple(rows), slot_names, None
+    flat: dict[str, Any] = {
+        name: (latest.values.get(f) if latest is not None else None) for f, name in p.field_names
+    }
+    windows = []
     size = t.window_size
     if size > 1:
         pad = [None] * (size - len(items))
-        for f, name in p.field_names:
-            series = pad + [it.values.get(f) for it in items]
-            _put_window(out, masks, name, series, p.fill_of[f])
+        for f, _name, wname in p.window_names:
+            strategy = p.fill_of[f]
+            values, mask, gaps = fill_series(pad + [it.values.get(f) for it in items], strategy)
+            keep = tuple(mask) if gaps or strategy == "missing" else None
+            windows.append((wname, tuple(values), keep))
     if latest is None:
-        out[p.structure_key] = None
-        return
+        return p, flat, (), tuple(windows), None, slot_names, None
     structure = dict(latest.raw)
+    slot_list = None
     if t.slot_list_name and latest.slot_list is not None:
-        pop = structure.pop
         for key in p.slot_keys:
-            pop(key, None)
-        structure[t.slot_list_name] = list(latest.slot_list)
-        out[t.flat_name(t.slot_list_name)] = list(latest.slot_list)
-    out[p.structure_key] = structure
+            structure.pop(key, None)
+        slot_list = tuple(latest.slot_list)
+    return p, flat, (), tuple(windows), structure, slot_names, slot_list
 
 
 def _add_grid(
@@ -341,40 +409,43 @@ def _add_snapshots(
     p: TopicPlan,
     w: SecondSnapshotWindow[StationItem],
 ) -> None:
-    t = p.topic
-    snaps = w.snapshots()
-    if not snaps:
+    """The last completed second's values, their per-second windows and the snapshot
+    structure. What each completed second contributes is derived once and kept in the window's
+    ``second_memo`` (a second appears in ``size`` consecutive snapshots); every list and dict
+    handed out is a fresh one."""
+    last = w.last_completed
+    if last is None:
         _add_absent(out, p)
         return
-    last_second, last_items = snaps[-1]
-    # per field, C-level maps over each second's values (orders have a dozen fields)
-    per_second = [[it.values for it in items] for _s, items in snaps]
-    last_values = per_second[-1]
-    windowed = t.window_size > 1
-    for f, name in p.field_names:
-        get = methodcaller("get", f)
-        out[name] = list(map(get, last_values))
-        if windowed:
-            out[name + "_window"] = [list(map(get, values)) for values in per_second]
+    memo = w.second_memo()
+    seconds = range(last - w.size + 1, last + 1)
+    parts = []
+    for s in seconds:
+        part = memo.get(s)
+        if part is None or part[0] is not p:
+            items = w.second_items(s)
+            part = memo[s] = (
+                p,
+                tuple([tuple([it.values.get(f) for it in items]) for f, _n in p.field_names]),
+                tuple([it.raw for it in items]),
+            )
+        parts.append(part)
+    last_fields = parts[-1][1]
+    if p.topic.window_size > 1:
+        for i, (_f, name, wname) in enumerate(p.window_names):
+            out[name] = list(last_fields[i])
+            out[wname] = [list(part[1][i]) for part in parts]
+    else:
+        for i, (_f, name) in enumerate(p.field_names):
+            out[name] = list(last_fields[i])
     out[p.structure_key] = {
-        "second": last_second,
-        "orders": [dict(it.raw) for it in last_items],
-        "window": [{"second": s, "orders": [dict(it.raw) for it in items]} for s, items in snaps],
+        "second": last,
+        "orders": [dict(raw) for raw in parts[-1][2]],
+        "window": [
+            {"second": s, "orders": [dict(raw) for raw in part[2]]}
+            for s, part in zip(seconds, parts, strict=True)
+        ],
     }
-
-
-def _put_window(
-    out: dict[str, Any],
-    masks: dict[str, list[bool]],
-    name: str,
-    series: Sequence[Any],
-    strategy: str,
-) -> list[Any]:
-    values, mask, gaps = fill_series(series, strategy)
-    out[name + "_window"] = values
-    if gaps or strategy == "missing":
-        masks[name + "_window"] = mask
-    return values
 
 
 def is_number(value: Any) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic
+from typing import Any, Generic
 
 from da_core.station_window.base import ItemT, _check_size
 
@@ -10,12 +10,14 @@ from da_core.station_window.base import ItemT, _check_size
 class LatestWindow(Generic[ItemT]):
     """The last ``size`` items by arrival (not by record time: the newest *arrival* wins)."""
 
-    __slots__ = ("_items", "_last_time", "_size")
+    __slots__ = ("_items", "_last_time", "_memo", "_size")
 
     def __init__(self, size: int = 1) -> None:
         self._size = _check_size(size)
         self._items: list[ItemT] = []
         self._last_time: float | None = None
+        # Values derived from the content by readers (see ``memo``); None after any change.
+        self._memo: dict[Any, Any] | None = None
 
     @property
     def size(self) -> int:
@@ -27,6 +29,7 @@ class LatestWindow(Generic[ItemT]):
         return self._last_time
 
     def add(self, item: ItemT) -> None:
+        self._memo = None
         items = self._items
         t = item.time
         if len(items) < self._size:
@@ -60,8 +63,19 @@ class LatestWindow(Generic[ItemT]):
         cutoff = now - ttl
         items = self._items
         if items and min(it.time for it in items) < cutoff:
+            self._memo = None
             items[:] = [it for it in items if it.time >= cutoff]
             self._last_time = max((it.time for it in items), default=None)
+
+    def memo(self) -> dict[Any, Any]:
+        """A scratch dict where readers keep values derived from the current content (module
+        input assembly keeps the topic's part of the input there); emptied by every change of
+        the content. Station parameters and prices change rarely; a module may run every
+        second."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        return memo
 
     def is_empty(self) -> bool:
         return not self._items

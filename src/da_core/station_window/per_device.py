@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic
+from typing import Any, Generic
 
 from da_core.station_window.base import ItemT
 
@@ -13,11 +13,13 @@ class PerDeviceWindow(Generic[ItemT]):
     An item without a device id is kept under ``""``. Devices expire individually.
     """
 
-    __slots__ = ("_devices", "_last_time")
+    __slots__ = ("_devices", "_last_time", "_memo")
 
     def __init__(self) -> None:
         self._devices: dict[str, ItemT] = {}  # kept sorted by device id
         self._last_time: float | None = None
+        # Values derived from the content by readers (see ``memo``); None after any change.
+        self._memo: dict[Any, Any] | None = None
 
     @property
     def last_time(self) -> float | None:
@@ -37,6 +39,7 @@ class PerDeviceWindow(Generic[ItemT]):
             return
         else:
             devices[device] = item
+        self._memo = None
         if self._last_time is None or item.time > self._last_time:
             self._last_time = item.time
 
@@ -53,9 +56,19 @@ class PerDeviceWindow(Generic[ItemT]):
         devices = self._devices
         old = [d for d, it in devices.items() if it.time < cutoff]
         if old:
+            self._memo = None
             for d in old:
                 del devices[d]
             self._last_time = max((it.time for it in devices.values()), default=None)
+
+    def memo(self) -> dict[Any, Any]:
+        """A scratch dict where readers keep values derived from the current content (module
+        input assembly keeps the topic's part of the input there); emptied by every change of
+        the content."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        return memo
 
     def is_empty(self) -> bool:
         return not self._devices

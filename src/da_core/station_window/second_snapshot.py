@@ -3,7 +3,7 @@ a later second arrives or when the clock passes its end plus a grace."""
 
 from __future__ import annotations
 
-from typing import Generic
+from typing import Any, Generic
 
 from da_core.station_window.base import ItemT, _check_size
 
@@ -25,6 +25,7 @@ class SecondSnapshotWindow(Generic[ItemT]):
         "_grace",
         "_last_completed",
         "_last_time",
+        "_memo",
         "_open",
         "_open_items",
         "_size",
@@ -41,6 +42,8 @@ class SecondSnapshotWindow(Generic[ItemT]):
         # Completed seconds with items, all within last_completed - size + 1 .. last_completed.
         self._done: dict[int, list[ItemT]] = {}
         self._last_time: float | None = None
+        # Per completed second, values readers derived from its items (see ``second_memo``).
+        self._memo: dict[int, Any] | None = None
 
     @property
     def size(self) -> int:
@@ -86,6 +89,8 @@ class SecondSnapshotWindow(Generic[ItemT]):
             self._complete(sec, [item])  # complete already: a later second has arrived
         elif sec > last - self._size:
             self._done.setdefault(sec, []).append(item)
+            if self._memo is not None:
+                self._memo.pop(sec, None)
         else:
             return
         if self._last_time is None or item.time > self._last_time:
@@ -99,7 +104,13 @@ class SecondSnapshotWindow(Generic[ItemT]):
             done = self._done
             for old in [s for s in done if s < lo]:
                 del done[old]
+            memo = self._memo
+            if memo is not None:
+                for old in [s for s in memo if s < lo]:
+                    del memo[old]
         self._done[sec] = items
+        if self._memo is not None:
+            self._memo.pop(sec, None)
 
     def advance(self, now: float) -> bool:
         """Complete the open second when ``now >= second + 1 + grace``; True when it did."""
@@ -125,6 +136,22 @@ class SecondSnapshotWindow(Generic[ItemT]):
         get = self._done.get
         return [(s, list(get(s, ()))) for s in range(last - self._size + 1, last + 1)]
 
+    def second_items(self, second: int) -> list[ItemT]:
+        """The items of one completed second in arrival order (a fresh list; empty when the
+        second had none or is not held)."""
+        return list(self._done.get(second, ()))
+
+    def second_memo(self) -> dict[int, Any]:
+        """Per completed second, a scratch value where readers keep what they derive from that
+        second's items (module-input assembly keeps the per-field values there): an entry is
+        dropped when its second's items change (a late item joins it) and when the second
+        leaves the window; ``expire`` empties it. A completed second seldom changes, and each
+        appears in ``size`` consecutive snapshots."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        return memo
+
     def all_items(self) -> list[ItemT]:
         """Every item held, oldest second first. Added to a new window they rebuild this one,
         except that the newest completed second is open again until ``advance`` or a later
@@ -139,6 +166,7 @@ class SecondSnapshotWindow(Generic[ItemT]):
         oldest = min(self._done, default=self._open)
         if oldest is None or oldest >= cutoff:
             return  # every item held is at least as new as its second
+        self._memo = None
         if self._open_items:
             self._open_items = [it for it in self._open_items if it.time >= cutoff]
             if not self._open_items:
