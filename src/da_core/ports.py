@@ -251,7 +251,9 @@ class AsyncProducer(Protocol):
 
     async def flush(self, timeout: float) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, timeout: float | None = None) -> None:
+        """As ``Producer.close``: deliver for at most ``timeout`` seconds (else the adapter's
+        own bound), then release the client; what is left gets failed reports."""
 
 
 class JsonCodec(Protocol):

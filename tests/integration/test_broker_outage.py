@@ -265,6 +265,41 @@ async def test_async_service_survives_an_unreachable_start_and_a_broker_restart(
             await asyncio.to_thread(broker.stop, 10.0)
 
 
+async def test_closing_an_aiokafka_producer_whose_records_wait_for_a_dead_broker_is_bounded(
+    closed_port: int,
+) -> None:
+    """aiokafka's ``stop`` waits without bound for every batch's answer (aio-libs/aiokafka#1101):
+    the adapter's ``close`` fails what is still waiting once its bound passes, so the close
+    ends, each waiting send resolves to a failed report (never committed: consumed again), and
+    no task of the client outlives it (the suite fails a test that leaves tasks behind)."""
+    from da_adapters.aiokafka import AiokafkaProducer
+    from da_core.types import OutboundRecord
+
+    bootstrap = f"127.0.0.1:{closed_port}"
+    broker = await asyncio.to_thread(_start_private_broker, closed_port)
+    topic = unique("producer-close")
+    try:
+        await asyncio.to_thread(ensure_topic, bootstrap, topic, 1)
+        producer = AiokafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        first = await producer.send(OutboundRecord(topic, b"before", key=b"S1"))
+        assert first.error is None
+        await asyncio.to_thread(broker.halt)
+        waiting = [
+            asyncio.ensure_future(producer.send(OutboundRecord(topic, b"%d" % i, key=b"S1")))
+            for i in range(5)
+        ]
+        await asyncio.sleep(0.5)  # the sends are queued in the client, not answered
+        assert not any(t.done() for t in waiting)
+        began = time.monotonic()
+        await producer.close(timeout=1.0)
+        assert time.monotonic() - began < 1.0 + 2.0 + 1.0
+        reports = await asyncio.wait_for(asyncio.gather(*waiting), 5.0)
+        assert [r.error is not None for r in reports] == [True] * 5
+    finally:
+        await asyncio.to_thread(broker.stop, 10.0)
+
+
 def test_a_broker_started_by_a_parent_that_ignores_sigterm_still_stops_on_sigterm(
     closed_port: int,
 ) -> None:

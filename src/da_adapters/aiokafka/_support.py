@@ -4,10 +4,13 @@ explicit overrides, and the SSL context built from ``ClientConfig.ssl``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from aiokafka.errors import KafkaTimeoutError
 
 from da_adapters.kafka_config import (
     ClientConfig,
@@ -155,3 +158,62 @@ async def stop_consumer(consumer: Any, what: str) -> None:
         t.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     await consumer._client.close()
+
+
+STOP_ABORT_GRACE = 2.0
+"""Seconds a producer stop may take once what it could not deliver has been failed."""
+
+
+async def stop_producer(producer: Any, timeout: float) -> None:
+    """``AIOKafkaProducer.stop()`` within ``timeout`` seconds, then finished even when a broker
+    is unreachable.
+
+    aiokafka's ``stop`` first waits until every batch has its answer, with no bound
+    (aio-libs/aiokafka#1101): with every broker down it never returns, and cancelling it
+    leaves the sender, the metadata task and the accumulator's close running with the client
+    open. When the bound passes, the batches still waiting are failed (their sends resolve to
+    failed reports, so the records are not committed and are consumed again), which lets the
+    stop close the sender. Cancelling the sender ends ``stop`` before it closes the client, so
+    the client is closed here. Only a stop that still does not end is cancelled."""
+    stop = asyncio.ensure_future(producer.stop())
+    try:
+        done, _ = await asyncio.wait([stop], timeout=max(timeout, 0.0))
+        if not done:
+            log.warning(
+                "producer: stop could not deliver what is in flight within %.1fs; failing it "
+                "(not committed, it will be consumed again)",
+                timeout,
+            )
+            _fail_waiting_batches(getattr(producer, "_message_accumulator", None))
+            done, _ = await asyncio.wait([stop], timeout=STOP_ABORT_GRACE)
+    except asyncio.CancelledError:
+        stop.cancel()
+        raise
+    if not done:
+        log.error("producer: stop did not end %.1fs after failing its batches", STOP_ABORT_GRACE)
+        stop.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await stop
+    if stop.cancelled() or stop.exception() is not None:
+        # The sender's close awaits the task it cancelled, and that CancelledError ends
+        # ``stop`` before it closes the client (metadata task and connections).
+        client = getattr(producer, "client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+def _fail_waiting_batches(accumulator: Any) -> None:
+    """Fail every batch the accumulator still holds. Each batch's own future is read once
+    failed: only ``flush`` waits on it, and asyncio would otherwise report "Future exception
+    was never retrieved" for each (the records' own futures reach the senders)."""
+    fail_all = getattr(accumulator, "fail_all", None)
+    if not callable(fail_all):
+        return
+    batches = [b for bs in getattr(accumulator, "_batches", {}).values() for b in bs]
+    batches.extend(getattr(accumulator, "_pending_batches", ()))
+    fail_all(KafkaTimeoutError("producer closed before the broker answered"))
+    for batch in batches:
+        future = getattr(batch, "future", None)
+        if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
+            future.exception()

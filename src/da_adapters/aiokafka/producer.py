@@ -26,6 +26,7 @@ from da_adapters.aiokafka._support import (
     describe_kwargs,
     log_notes,
     source_or_empty,
+    stop_producer,
 )
 from da_adapters.aiokafka.translate import error_report, metadata_to_report
 from da_adapters.kafka_config import KafkaConfigSource, to_aiokafka_producer
@@ -46,6 +47,10 @@ def topic_name_problem(topic: str) -> str | None:
             "not '.' or '..')"
         )
     return None
+
+
+CLOSE_TIMEOUT = 10.0
+"""Seconds ``close`` waits for in-flight records when given no timeout."""
 
 
 class AiokafkaProducer:
@@ -145,10 +150,12 @@ class AiokafkaProducer:
         except asyncio.TimeoutError:
             log.warning("producer: flush did not finish within %ss", timeout)
 
-    async def close(self) -> None:
-        """Deliver what is in flight, then disconnect. Closing twice is harmless."""
+    async def close(self, timeout: float | None = None) -> None:
+        """Deliver what is in flight (for at most ``timeout`` seconds, else ``CLOSE_TIMEOUT``),
+        then disconnect; what is still undelivered gets failed reports (``stop_producer``).
+        Closing twice is harmless."""
         if self._closed:
             return
         self._closed = True
         if self._producer is not None:
-            await self._producer.stop()
+            await stop_producer(self._producer, CLOSE_TIMEOUT if timeout is None else timeout)

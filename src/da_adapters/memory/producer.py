@@ -120,5 +120,5 @@ class AsyncMemoryProducer:
     async def flush(self, timeout: float) -> None:
         """Nothing is ever in flight: each ``send`` already has its answer."""
 
-    async def close(self) -> None:
+    async def close(self, timeout: float | None = None) -> None:
         self._closed = True

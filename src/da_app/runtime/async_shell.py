@@ -191,7 +191,7 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
         if self.restore_consumer is not None:
             await _bounded(self.restore_consumer.close(), budget, "restore reader close")
         await _bounded(self.producer.flush(budget), budget + 1.0, "producer flush")
-        await _bounded(self.producer.close(), budget, "producer close")
+        await _bounded(self.producer.close(budget), budget + 3.0, "producer close")
         self._executor.shutdown(wait=False)
         self.core.closed()
         if self.stopped is not None:
