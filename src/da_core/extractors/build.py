@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from da_core.extractors.items import NO_GUN_VALUES, StationItem
@@ -25,6 +26,7 @@ _new = tuple.__new__
 
 Built = tuple[StationItem | None, int, "list[str] | None"]
 """(the item or None when unusable, fields dropped, expected keys that were absent)."""
+Builder = Callable[["TopicPlan", dict[str, Any], str, float], Built]
 
 
 def build_item(plan: TopicPlan, o: dict[str, Any], sid: str, rtime: float) -> Built:

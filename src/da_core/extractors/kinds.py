@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from da_core.extractors.build import Built, _build_with_extras, _values, build_item, build_result
+from da_core.extractors.build import Builder, _build_with_extras, _values, build_item, build_result
 from da_core.extractors.items import (
     MISSING_STATION_ID,
     NO_GUN_VALUES,
@@ -23,13 +22,12 @@ from da_core.extractors.items import (
     StationItem,
     reject,
 )
+from da_core.extractors.rows import tally, tally_rows
 from da_core.extractors.sanitize import BAD, MISSING, ident, scalar
 from da_core.types import GLOBAL_STATION
 
 if TYPE_CHECKING:
     from da_core.extractors.plan import TopicPlan
-
-Builder = Callable[["TopicPlan", dict[str, Any], str, float], Built]
 
 _new = tuple.__new__
 """``_new(Extraction, (...))``: a NamedTuple without its Python ``__new__`` (hot path)."""
@@ -156,43 +154,19 @@ def _split_list(plan: TopicPlan, lst: list[Any], rtime: float, build: Builder) -
         return _too_large(plan, n)
     if n == 0:
         return Extraction()
-    key = plan.station_key
-    expected = plan.expected_set
-    items: list[StationItem] = []
-    append = items.append
-    bad = skipped = with_id = objects = 0
-    all_seen = False
-    seen: set[str] = set()
-    for o in lst:
-        if type(o) is not dict and not isinstance(o, dict):
-            skipped += 1
-            continue
-        objects += 1
-        s = o.get(key)
-        sid = (s.strip() or None) if type(s) is str else ident(s)
-        if sid is None:
-            skipped += 1
-            continue
-        with_id += 1
-        item, b, missing = build(plan, o, sid, rtime)
-        bad += b
-        if missing is None:
-            all_seen = True
-        elif not all_seen:
-            seen.update(expected.difference(missing))
-        if item is None:
-            skipped += 1
-        else:
-            append(item)
+    if build is build_item and plan.fast_rows:
+        items, bad, skipped, with_id, objects, seen_fields = tally_rows(plan, lst, rtime)
+    else:
+        items, bad, skipped, with_id, objects, seen_fields = tally(plan, lst, rtime, build)
     if not items:
         if objects == 0:
             return reject(WRONG_SHAPE, f"expected JSON objects, got {n} non-object element(s)")
         if with_id == 0:
             return reject(
-                MISSING_STATION_ID, f"none of {objects} object(s) carries a usable {key!r}"
+                MISSING_STATION_ID,
+                f"none of {objects} object(s) carries a usable {plan.station_key!r}",
             )
         return reject(WRONG_SHAPE, plan.unusable_detail)
-    seen_fields = expected if all_seen else frozenset(seen)
     return _new(Extraction, (tuple(items), None, bad, seen_fields, skipped))
 
 

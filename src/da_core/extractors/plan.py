@@ -17,6 +17,7 @@ from da_core.config import TopicConfig
 from da_core.errors import ConfigError
 from da_core.extractors import kinds
 from da_core.extractors.items import Extraction
+from da_core.extractors.rows import fast_rows
 from da_core.extractors.sanitize import (
     AS_IS,
     KIND_ANY,
@@ -71,6 +72,12 @@ class TopicPlan:
     expected: tuple[str, ...]
     expected_set: frozenset[str]
     has_extras: bool
+    fast_rows: bool
+    """Lists are split by ``rows.tally_rows`` (see ``rows.fast_rows``)."""
+    row_fields: tuple[tuple[str, frozenset[type]], ...]
+    """(name, types taken unchanged) of each configured field, for ``rows.tally_rows``."""
+    row_gun_names: tuple[str, ...]
+    """The gun field names (without the gun id field), for ``rows.tally_rows``."""
     unusable_detail: str
     split: Splitter
 
@@ -181,6 +188,9 @@ def build_plan(topic: TopicConfig) -> TopicPlan:
         expected=expected,
         expected_set=frozenset(expected),
         has_extras=bool(topic.time_key or topic.device_key or gun_fields or slot_prefix),
+        fast_rows=topic.extractor in ("array", "wrapped") and fast_rows(topic, field_kinds),
+        row_fields=tuple((f, a) for f, _, a in fields),
+        row_gun_names=topic.gun_fields,
         unusable_detail=_unusable_detail(topic, needs_slot, needs_device),
         split=_splitter(topic),
     )
