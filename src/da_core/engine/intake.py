@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
 
 from da_core.config import Catalog, ModuleConfig, TopicConfig
 from da_core.engine.caches import EngineCaches
@@ -52,6 +54,9 @@ REFUSED_LOG_INTERVAL = 60.0
 (each says how many were refused since the last)."""
 QUIET_REASONS = frozenset({STATION_LIMIT, STATION_NOT_ALLOWED})
 """Reasons logged by the periodic refused-stations warning instead of one line per record."""
+
+_station_of = itemgetter(0)
+"""``StationItem.station_id``, for ``groupby``."""
 
 
 class Intake:
@@ -156,7 +161,7 @@ class Intake:
         stations = self._store.stations
         states = self._table.states
         station_for = self._table.station_for
-        add_item = self._store.add_item
+        add_items = self._store.add_items
         set_dependency = self._store.set_dependency
         ledger = self._ledger
         codec = self._codec
@@ -219,24 +224,29 @@ class Intake:
             touched: list[StationData] = []
             lean = topic.window == "hourly_grid"
             refused: str | None = None
-            for item in items:
-                st = stations.get(item.station_id)
+            # runs of one station's items (a history record is one run): the station is looked
+            # up, refused or made once per run, as it would be for each item
+            for sid, group in groupby(items, _station_of):
+                run = list(group)
+                st = stations.get(sid)
                 if st is None:
-                    why = self._refusal(item.station_id, len(stations))
+                    why = self._refusal(sid, len(stations))
                     if why is not None:
+                        n = len(run)
                         refused = why
-                        refusals += 1
-                        stats.stations_refused[why] = stats.stations_refused.get(why, 0) + 1
-                        self._refused_unlogged[why] = self._refused_unlogged.get(why, 0) + 1
+                        refusals += n
+                        stats.stations_refused[why] = stats.stations_refused.get(why, 0) + n
+                        self._refused_unlogged[why] = self._refused_unlogged.get(why, 0) + n
                         continue
-                    st = station_for(item.station_id)
+                    st = station_for(sid)
                     if st is None:
                         continue
-                stats.items_in += 1
+                stats.items_in += len(run)
                 if dep is not None:
-                    set_dependency(st, dep, item.values, item.time)
+                    for item in run:
+                        set_dependency(st, dep, item.values, item.time)
                 else:
-                    add_item(st, topic, item, lean)
+                    add_items(st, topic, run, lean)
                 if (not touched or touched[-1] is not st) and st not in touched:
                     touched.append(st)
             if not touched:

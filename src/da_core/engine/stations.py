@@ -80,6 +80,30 @@ class StationStore:
                 st.snap_due = deadline
                 heapq.heappush(self.snapshot_heap, (deadline, st.station_id))
 
+    def add_items(
+        self, st: StationData, topic: TopicConfig, items: Iterable[StationItem], lean: bool
+    ) -> None:
+        """``add_item`` for each of ``items`` in order (a run of one record's items of ``st``):
+        the window is looked up once; an order-second window still checks its deadline after
+        every item."""
+        windows = st.windows
+        w = windows.get(topic.name)
+        if w is None:
+            w = windows[topic.name] = make_window(topic)
+        if isinstance(w, SecondSnapshotWindow):
+            for item in items:
+                self.add_item(st, topic, item, lean)
+            return
+        add = w.add
+        if not lean:
+            for item in items:
+                add(item)
+            return
+        for sid, t, values, _, et, slot, device, guns, gun_values, slots in items:
+            add(
+                _new(StationItem, (sid, t, values, None, et, slot, device, guns, gun_values, slots))
+            )
+
     def set_dependency(
         self, st: StationData, dep: str, values: Mapping[str, Any], time: float
     ) -> None:
