@@ -231,9 +231,12 @@ class Start:
 
 @attrs.frozen
 class Commit:
-    """Commit these offsets (next to read) synchronously. Answer: None; raises on failure."""
+    """Commit these offsets (next to read) synchronously. Answer: None; raises on failure.
+    ``timeout``: during a stop, the seconds of its budget the commit may wait (the shell gives
+    up and raises past it; a sync port's commit is bounded by its adapter)."""
 
     offsets: dict[TopicPartition, int]
+    timeout: float | None = None
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ from da_app.runtime.restore import aperform as restore_io
 from da_app.runtime.shell import Shell
 from da_app.runtime.workers import WorkerPool
 from da_core.engine import Engine
+from da_core.errors import CommitError
 from da_core.ports import AsyncConsumer, AsyncProducer, Clock
 
 if TYPE_CHECKING:
@@ -218,6 +219,14 @@ class AsyncRunner(Shell[AsyncConsumer, AsyncProducer]):
                 await self._connect()
             case a.RequestStop():
                 self.request_stop()
+            case a.Commit(offsets, timeout) if timeout is not None:
+                try:
+                    await asyncio.wait_for(self.consumer.commit(offsets), timeout)
+                except asyncio.TimeoutError as exc:
+                    raise CommitError(
+                        f"commit gave up after {timeout:.1f}s of the stop's budget "
+                        "(broker unreachable?)"
+                    ) from exc
             case a.RestoreFacts() | a.RestoreRead():
                 assert self.restore_consumer is not None
                 return await restore_io(self.consumer, self.restore_consumer, op)

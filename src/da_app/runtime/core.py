@@ -152,6 +152,7 @@ class LoopCore:
         self.restore = RestorePhase(engine, clock, self.stats, enabled=restore_reader)
         self.watch = RunWatch(callback_timeout)  # the run timeout (s, 0: none); stuck workers
         self.broker = BrokerWatch(self.stats, broker)
+        self.stop_commits: draining.StopCommits | None = None  # set by a stop
         self.subscribed = False
         self._again = False  # a failed set-up to retry was a resubscription
         self._runs = 0
@@ -346,16 +347,20 @@ class LoopCore:
         n = len(work) + self.complete((yield Wait(0.0)))
         # While the broker is down a commit cannot succeed: the ledger keeps the offsets and
         # the loop does not even try (an attempt would hold it for the client's timeout).
-        offsets = None if self.broker.down else self.engine.take_commit(self.clock.time())
+        off = self.broker.down or draining.commits_off(self)
+        offsets = None if off else self.engine.take_commit(self.clock.time())
         if offsets:
             yield from self.commit(offsets)
         return n
 
     def commit(self, offsets: dict[TopicPartition, int]) -> Ops:
         """Commit and tell the engine; returns whether it worked (failures are retried)."""
+        stop = self.stop_commits
         try:
-            yield Commit(offsets)
+            yield Commit(offsets, None if stop is None else stop.timeout(self.clock.time()))
         except Exception as exc:
+            if stop is not None:
+                stop.failed = True  # no other commit in this stop (``draining.StopCommits``)
             log.error(
                 "commit failed (%s); offsets kept for retry", exc, extra={"event": "commit_failed"}
             )

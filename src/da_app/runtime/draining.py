@@ -11,8 +11,11 @@ wait, since then only time could make progress.
 
 A stop is bounded by the core's ``shutdown_timeout`` whatever the broker does: the drain gets
 at most half of it (and at most ``drain_timeout``), the final commit is skipped while the
-broker is known to be down (the adapters bound a commit's wait otherwise), and the shells
-give the producer's flush and the clients' close ``close_budget`` seconds each.
+broker is known to be down, and the shells give the producer's flush and the clients' close
+``close_budget`` seconds each. A commit during a stop waits only for what is left of the
+drain's share (the final one: ``close_budget``), and once one has failed none is tried again
+in that stop (``StopCommits``): the broker's loss may not be known yet, and each attempt
+would otherwise wait for the client's own commit timeout.
 """
 
 from __future__ import annotations
@@ -30,6 +33,25 @@ log = logging.getLogger("da_app.runner")
 
 DRAIN_WAIT = 0.01
 """Seconds of one idle wait while draining."""
+MIN_COMMIT_WAIT = 0.5
+"""Seconds a commit during a stop may always wait, however little of the budget is left."""
+
+
+class StopCommits:
+    """The commits of one stop: each waits until ``until`` of the core's clock (at least
+    ``MIN_COMMIT_WAIT``); after one has failed (``failed``) none is tried again."""
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        self.failed = False
+
+    def timeout(self, now: float) -> float:
+        return max(self.until - now, MIN_COMMIT_WAIT)
+
+
+def commits_off(core: LoopCore) -> bool:
+    """Whether a commit of this stop has failed (the rest of its offsets are redelivered)."""
+    return core.stop_commits is not None and core.stop_commits.failed
 
 
 def drain_deadline(core: LoopCore) -> Deadline:
@@ -69,17 +91,21 @@ def shutdown(core: LoopCore) -> Generator[Op, Any, None]:
     """Drain (bounded, see the module docstring), then commit everything done; the shell
     closes its clients afterwards."""
     seconds = min(core.drain_timeout, core.shutdown_timeout / 2)
-    if not (yield from drain(core, Deadline.after(core.clock.time(), seconds, DRAIN_WAIT))):
+    now = core.clock.time()
+    commits = core.stop_commits = StopCommits(now + seconds)
+    if not (yield from drain(core, Deadline.after(now, seconds, DRAIN_WAIT))):
         log.warning(
             "stop: drain deadline passed with work in flight; it will be redelivered",
             extra={"event": "drain_timeout"},
         )
     offsets = core.engine.flush_offsets()
-    if offsets and core.broker.down:
+    commits.until = core.clock.time() + close_budget(core)
+    if offsets and (core.broker.down or commits.failed):
         log.warning(
-            "stop: broker %s unreachable; the offsets of %d partition(s) are not committed "
+            "stop: broker %s unreachable%s; the offsets of %d partition(s) are not committed "
             "(their records will be redelivered)",
             core.broker.broker,
+            " (a commit of this stop failed)" if commits.failed else "",
             len(offsets),
         )
     elif offsets:
