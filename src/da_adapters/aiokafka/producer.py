@@ -49,6 +49,11 @@ def topic_name_problem(topic: str) -> str | None:
     return None
 
 
+def _seen(answer: asyncio.Future[Any]) -> None:
+    if not answer.cancelled():
+        answer.exception()
+
+
 CLOSE_TIMEOUT = 10.0
 """Seconds ``close`` waits for in-flight records when given no timeout."""
 
@@ -116,20 +121,21 @@ class AiokafkaProducer:
                 slots.append(DeliveryReport(record=record, error=f"InvalidTopicError: {problem}"))
                 continue
             try:
-                slots.append(
-                    await producer.send(
-                        record.topic,
-                        value=record.value,
-                        key=record.key,
-                        partition=record.partition,
-                        headers=list(record.headers) or None,
-                        timestamp_ms=None
-                        if record.timestamp is None
-                        else int(record.timestamp * 1000),
-                    )
+                answer = await producer.send(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    partition=record.partition,
+                    headers=list(record.headers) or None,
+                    timestamp_ms=None if record.timestamp is None else int(record.timestamp * 1000),
                 )
             except KafkaError as exc:
                 slots.append(error_report(record, exc))
+                continue
+            # read once answered even if this call is cancelled before it awaits the answer
+            # (a stop): asyncio would otherwise log "Future exception was never retrieved"
+            answer.add_done_callback(_seen)
+            slots.append(answer)
         reports: list[DeliveryReport] = []
         for record, slot in zip(records, slots, strict=True):
             if isinstance(slot, DeliveryReport):
