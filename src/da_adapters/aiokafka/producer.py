@@ -49,11 +49,6 @@ def topic_name_problem(topic: str) -> str | None:
     return None
 
 
-def _seen(answer: asyncio.Future[Any]) -> None:
-    if not answer.cancelled():
-        answer.exception()
-
-
 CLOSE_TIMEOUT = 10.0
 """Seconds ``close`` waits for in-flight records when given no timeout."""
 
@@ -82,6 +77,19 @@ class AiokafkaProducer:
         rate_limit_loggers(AIOKAFKA_LOGGERS)
         self._producer: Any = None
         self._closed = False
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Records handed to the client whose answer has not come yet."""
+        return self._waiting
+
+    def _answered(self, answer: asyncio.Future[Any]) -> None:
+        # Read even when the send was cancelled before it awaited the answer (a stop): asyncio
+        # would otherwise log "Future exception was never retrieved".
+        self._waiting -= 1
+        if not answer.cancelled():
+            answer.exception()
 
     async def start(self) -> None:
         """Connect (bootstrap metadata). Starting twice is harmless."""
@@ -132,9 +140,8 @@ class AiokafkaProducer:
             except KafkaError as exc:
                 slots.append(error_report(record, exc))
                 continue
-            # read once answered even if this call is cancelled before it awaits the answer
-            # (a stop): asyncio would otherwise log "Future exception was never retrieved"
-            answer.add_done_callback(_seen)
+            self._waiting += 1
+            answer.add_done_callback(self._answered)
             slots.append(answer)
         reports: list[DeliveryReport] = []
         for record, slot in zip(records, slots, strict=True):

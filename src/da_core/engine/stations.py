@@ -66,7 +66,7 @@ class StationStore:
         window never reads ``item.raw`` (``hourly_grid``), so the decoded tree it would keep
         alive is dropped (five GC-tracked containers per hourly row of REALTIME).
 
-        The one place items enter a station window; ingest calls it through a bound alias."""
+        With ``add_items``, the only way items enter a station window."""
         windows = st.windows
         w = windows.get(topic.name)
         if w is None:
