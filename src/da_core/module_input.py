@@ -325,15 +325,29 @@ def _add_grid(
     out: dict[str, Any],
     masks: dict[str, list[bool]],
     p: TopicPlan,
-    w: HourlyGridWindow[StationItem],
+    w: HourlyGridWindow,
 ) -> None:
-    """The grid's names and structure, from the window's memo (``_grid_parts``) while the grid
-    is unchanged; every list handed out is a fresh one."""
+    """The grid's names and structure; every list handed out is a fresh one.
+
+    A grid changes hourly. Its parts (``_grid_parts``) are memoised in the window once read
+    ``_HOT_READS`` times in one content, and from the first read of every later content of a
+    window found so (``w.hot``): a station read every second then shares the tuples of value
+    objects instead of rebuilding its series per run, while a station read once an hour (a
+    history model) keeps no copy of its 168-hour series beside the grid's machine numbers
+    (about 40 KB per station)."""
     memo = w.memo()
-    parts = memo.get(id(p))
-    if parts is None or parts[0] is not p:
-        parts = memo[id(p)] = _grid_parts(p, w)
-    _, slots, fields, guns, gun_fields = parts
+    entry = memo.get(id(p))
+    if entry is not None and entry[0] is p and entry[5] < 0:
+        parts = entry
+    else:
+        reads = entry[5] + 1 if entry is not None and entry[0] is p else 1
+        parts = _grid_parts(p, w)
+        if w.hot or reads >= _HOT_READS:
+            w.hot = True  # kept across changes: the next content is memoised from its first read
+            memo[id(p)] = parts
+        else:
+            memo[id(p)] = (p, (), (), (), (), reads)  # the count only
+    _, slots, fields, guns, gun_fields, _ = parts
     structure: dict[str, Any] = {"slots": list(slots)}
     for f, name, latest, filled, mask in fields:
         out[name] = latest
@@ -362,10 +376,16 @@ _GridParts = tuple[
         tuple[str, str, tuple[tuple[Any, ...], ...], tuple[bool, ...] | None, tuple[Any, ...]],
         ...,
     ],
+    int,
 ]
+"""``(plan, slots, fields, guns, gun fields, reads)``: ``reads`` is -1 for memoised parts; a
+count of reads is kept as ``(plan, (), (), (), (), reads)``."""
+
+_HOT_READS = 3
+"""Reads of one grid content after which its parts are memoised (see ``_add_grid``)."""
 
 
-def _grid_parts(p: TopicPlan, w: HourlyGridWindow[StationItem]) -> _GridParts:
+def _grid_parts(p: TopicPlan, w: HourlyGridWindow) -> _GridParts:
     """Everything ``_add_grid`` reads of the window, computed once per content of the grid:
     ``(plan, slot texts, per field (field, name, latest value, filled series, mask or None),
     union guns, per gun field (field, name, filled series per gun, gap flags per gun or None,
@@ -400,7 +420,7 @@ def _grid_parts(p: TopicPlan, w: HourlyGridWindow[StationItem]) -> _GridParts:
         )
         flags = tuple(gapped) if any(gapped) else None
         gun_fields.append((f, name, tuple(per_gun), flags, latest_per_gun))
-    return p, slots, tuple(fields), guns, tuple(gun_fields)
+    return p, slots, tuple(fields), guns, tuple(gun_fields), -1
 
 
 def _add_snapshots(

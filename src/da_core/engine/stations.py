@@ -22,7 +22,7 @@ from typing import Any
 from da_core.config import TopicConfig
 from da_core.extractors import StationItem
 from da_core.module_input import DependencyResult
-from da_core.station_window import SecondSnapshotWindow, Window, make_window
+from da_core.station_window import HourlyGridWindow, SecondSnapshotWindow, Window, make_window
 from da_core.types import TopicPartition
 
 _new = tuple.__new__
@@ -81,15 +81,19 @@ class StationStore:
                 heapq.heappush(self.snapshot_heap, (deadline, st.station_id))
 
     def add_items(
-        self, st: StationData, topic: TopicConfig, items: Iterable[StationItem], lean: bool
+        self, st: StationData, topic: TopicConfig, items: Sequence[StationItem], lean: bool
     ) -> None:
         """``add_item`` for each of ``items`` in order (a run of one record's items of ``st``):
-        the window is looked up once; an order-second window still checks its deadline after
+        the window is looked up once; an hourly grid takes the run whole (a history message is
+        written column by column); an order-second window still checks its deadline after
         every item."""
         windows = st.windows
         w = windows.get(topic.name)
         if w is None:
             w = windows[topic.name] = make_window(topic)
+        if isinstance(w, HourlyGridWindow):
+            w.add_items(items, lean)
+            return
         if isinstance(w, SecondSnapshotWindow):
             for item in items:
                 self.add_item(st, topic, item, lean)

@@ -12,9 +12,7 @@ from da_core.station_window.latest import LatestWindow
 from da_core.station_window.per_device import PerDeviceWindow
 from da_core.station_window.second_snapshot import SecondSnapshotWindow
 
-Window = (
-    LatestWindow[Any] | HourlyGridWindow[Any] | SecondSnapshotWindow[Any] | PerDeviceWindow[Any]
-)
+Window = LatestWindow[Any] | HourlyGridWindow | SecondSnapshotWindow[Any] | PerDeviceWindow[Any]
 """Any window (narrow with ``isinstance`` for the kind-specific reads)."""
 
 

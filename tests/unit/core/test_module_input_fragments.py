@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import given, settings
@@ -15,10 +16,11 @@ from hypothesis import strategies as st
 from da_core.catalog import build_catalog
 from da_core.codec import StdlibJsonCodec
 from da_core.engine import Engine
+from da_core.station_window import HourlyGridWindow
 from da_core.types import Record
 
 T0 = 1_800_000_000.0
-MODULE = "electricity_price"  # latest, global latest, per-device and order-second windows
+MODULE = "electricity_price"  # latest, global latest, per-device, order-second and grid windows
 SID = "S1"
 
 
@@ -55,7 +57,37 @@ def _calendar(day: int) -> tuple[str, Any]:
     return ("SCHEDULE-ENVIRONMENT-CALENDAR", {"calendar": rows})
 
 
+def _realtime(last_hour: int, hours: int, power: float, guns: int) -> tuple[str, Any]:
+    """``hours`` hourly REALTIME rows ending ``last_hour`` hours after T0's hour (10 or more
+    are written to the grid column by column)."""
+    base = datetime.fromtimestamp(T0, tz=timezone.utc).replace(minute=0, second=0)
+    rows = []
+    for h in range(last_hour - hours + 1, last_hour + 1):
+        ids = [f"0{g + 1}" for g in range(guns)]
+        rows.append(
+            {
+                "stationId": SID,
+                "sendTime": (base + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S"),
+                "outputPowerPerStationAvg": power + h,
+                "outputPowerPerStationMax": int(power) + h,
+                "gunPower": {
+                    "gunNo": ids,
+                    "outputPowerPerGunAvg": [power / (g + 1) for g in range(guns)],
+                    "outputPowerPerGunMax": [h * 10 + g for g in range(guns)],
+                },
+            }
+        )
+    return ("SCHEDULE-STATION-REALTIME-DATA", {"realTimeData": rows})
+
+
 _records = st.one_of(
+    st.builds(
+        _realtime,
+        st.integers(-3, 1),
+        st.sampled_from([1, 2, 10, 30]),
+        st.floats(0, 500),
+        st.integers(0, 3),
+    ),
     st.builds(_order, st.sampled_from(["01", "02", "03"]), st.floats(0, 100)),
     st.builds(_param, st.sampled_from([400.0, 630.0])),
     st.builds(_storage, st.sampled_from(["B", "A", "C"]), st.integers(0, 100)),
@@ -157,3 +189,36 @@ def test_a_late_order_joins_its_memoised_second() -> None:
     assert after["order_soc_window"] == [[10.0], [20.0, 30.0]]
     assert after["order_soc"] == [20.0, 30.0]
     assert [o["gunNo"] for o in after["car_order"]["orders"]] == ["01", "03"]
+
+
+def test_a_grid_read_again_and_again_shares_its_values_and_one_read_once_keeps_numbers() -> None:
+    """A grid's filled series are memoised packed (machine numbers) for a station read once
+    per content, and as value objects once read ``_HOT_READS`` times: later inputs then share
+    the float objects (lists stay fresh), and so does the memo of the grid's next content."""
+    warm = _engine()
+    topic, payload = _realtime(0, 10, 100.0, 2)
+    warm.ingest([Record(topic, 0, 1, json.dumps(payload).encode(), SID.encode(), T0)], T0)
+    window = warm._store.stations[SID].windows[topic]
+    assert isinstance(window, HourlyGridWindow)
+    reads = [warm.get_inputs(SID, T0) for _ in range(2)]
+    assert not _hot(window)
+    reads.append(warm.get_inputs(SID, T0))
+    assert _hot(window)  # the third read turned the memo into objects
+    fourth, fifth = warm.get_inputs(SID, T0), warm.get_inputs(SID, T0)
+    assert fourth is not None
+    assert fifth is not None
+    name = "outputPowerPerStationAvg_window"
+    assert fourth[name] is not fifth[name]
+    assert all(a is b for a, b in zip(fourth[name], fifth[name], strict=True))
+    assert all(r == fourth for r in reads)
+    topic, payload = _realtime(0, 1, 7.0, 2)  # a newer record of the newest hour
+    warm.ingest([Record(topic, 0, 2, json.dumps(payload).encode(), SID.encode(), T0 + 1)], T0 + 1)
+    a, b = warm.get_inputs(SID, T0 + 1), warm.get_inputs(SID, T0 + 1)
+    assert a is not None
+    assert b is not None
+    assert a[name][-1] == 7.0
+    assert all(x is y for x, y in zip(a[name], b[name], strict=True))
+
+
+def _hot(window: HourlyGridWindow) -> bool:
+    return window.hot
