@@ -215,13 +215,7 @@ class HourlyGridWindow:
                 if f not in run.values:
                     col.clear_run(a, b)
             for f, per_gun in run.gun_values.items():
-                by_gun = gcols.get(f)
-                if by_gun is None:
-                    by_gun = gcols[f] = {}
-                for gun, gvals in zip(ids, per_gun, strict=True):
-                    col = by_gun.get(gun)
-                    if col is None:
-                        col = by_gun[gun] = Column(size)
+                for col, gvals in zip(self._gun_columns(f, ids), per_gun, strict=True):
                     col.put_run(a, gvals[part])
             for f, by_gun in gcols.items():
                 written = f in run.gun_values
@@ -258,13 +252,7 @@ class HourlyGridWindow:
             self._distinct_ids = ids  # extractors share one tuple across a record's rows
         for f, vals in rows.items():
             if n and len(vals) == n:
-                by_gun = gcols.get(f)
-                if by_gun is None:
-                    by_gun = gcols[f] = {}
-                for g, v in zip(ids, vals, strict=True):
-                    col = by_gun.get(g)
-                    if col is None:
-                        col = by_gun[g] = Column(self._size)
+                for col, v in zip(self._gun_columns(f, ids), vals, strict=True):
                     col.put(row, v)
         # Clear what this row does not hold: guns it lacks, fields it lacks or has at another
         # length. In the steady case (the same guns and fields as every column) nothing is.
@@ -279,6 +267,19 @@ class HourlyGridWindow:
             else:
                 for col in by_gun.values():
                     col.clear(row)
+
+    def _gun_columns(self, field: str, ids: tuple[str, ...]) -> list[Column]:
+        """The columns of gun field ``field`` for each of ``ids``, made on first use."""
+        by_gun = self._gcols.get(field)
+        if by_gun is None:
+            by_gun = self._gcols[field] = {}
+        cols = []
+        for g in ids:
+            col = by_gun.get(g)
+            if col is None:
+                col = by_gun[g] = Column(self._size)
+            cols.append(col)
+        return cols
 
     def _advance(self, k: int) -> None:
         """Move the window k slots forward, dropping the k oldest slots."""

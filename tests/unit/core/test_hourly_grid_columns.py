@@ -14,24 +14,11 @@ from da_core.extractors import StationItem
 from da_core.station_window import HourlyGridWindow, WindowItem
 from da_core.station_window.columns import Column
 from tests.unit.core.reference_grid import ReferenceGrid
+from tests.unit.core.test_station_window import Item
 
 SIZE = 5
 FIELDS = ("p", "q", "r", "extra")
 GUN_FIELDS = ("g", "h")
-
-
-@attrs.frozen(slots=True)
-class Item:
-    station_id: str
-    time: float
-    values: dict[str, Any]
-    raw: Any
-    event_time: float | None = None
-    slot: int | None = None
-    device: str | None = None
-    gun_ids: tuple[str, ...] = ()
-    gun_values: dict[str, tuple[Any, ...]] = attrs.field(factory=dict)
-    slot_list: tuple[Any, ...] | None = None
 
 
 # Every JSON value a record can hold, with the edges of the typed storage: -0.0, ints at and
@@ -185,6 +172,21 @@ def _assert_same(w: HourlyGridWindow, ref: ReferenceGrid[Any]) -> None:
     assert [_view(it) for it in w.items()] == [_view(it) for it in ref.items()]
 
 
+def _apply(w: HourlyGridWindow, ref: ReferenceGrid[Any], op: str, arg: Any) -> None:
+    """One step to both grids: the reference adds a run item by item."""
+    if op == "add":
+        w.add(arg)
+        ref.add(arg)
+    elif op == "add_items":
+        w.add_items(arg)
+        for it in arg:
+            ref.add(it)
+    else:
+        now, ttl = arg
+        w.expire(float(now), ttl)
+        ref.expire(float(now), ttl)
+
+
 @settings(max_examples=400, deadline=None)
 @given(_ops, st.sampled_from([SIZE, 16]))
 def test_the_columnar_grid_reads_as_the_reference_grid_after_every_step(
@@ -195,17 +197,7 @@ def test_the_columnar_grid_reads_as_the_reference_grid_after_every_step(
     w = HourlyGridWindow(size)
     ref: ReferenceGrid[Any] = ReferenceGrid(size)
     for op, arg in ops:
-        if op == "add":
-            w.add(arg)
-            ref.add(arg)
-        elif op == "add_items":
-            w.add_items(arg)
-            for it in arg:
-                ref.add(it)
-        else:
-            now, ttl = arg
-            w.expire(float(now), ttl)
-            ref.expire(float(now), ttl)
+        _apply(w, ref, op, arg)
         _assert_same(w, ref)
 
 
@@ -218,13 +210,7 @@ def test_a_grid_rebuilt_from_all_items_reads_as_the_reference_rebuilt_alike(
     w = HourlyGridWindow(SIZE)
     ref: ReferenceGrid[Any] = ReferenceGrid(SIZE)
     for op, arg in ops:
-        if op == "add":
-            w.add(arg)
-            ref.add(arg)
-        elif op == "add_items":
-            w.add_items(arg)
-            for it in arg:
-                ref.add(it)
+        _apply(w, ref, op, arg)
     copy = HourlyGridWindow(size)
     ref_copy: ReferenceGrid[Any] = ReferenceGrid(size)
     for it in w.all_items():
