@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from itertools import groupby
+from operator import itemgetter
 
 from da_core.engine.caches import EngineCaches
 from da_core.engine.intake import Intake
@@ -37,6 +39,9 @@ from da_core.extractors import extract
 from da_core.ports import JsonCodec
 from da_core.station_window import SecondSnapshotWindow
 from da_core.types import Record
+
+_station_of = itemgetter(0)
+"""``StationItem.station_id``, for ``groupby``."""
 
 log = logging.getLogger("da_core.engine")
 
@@ -103,18 +108,20 @@ class Restorer:
                 continue
             lean = topic.window == "hourly_grid"
             tp = tp_of(rec)
-            for item in items:
-                st = stations.get(item.station_id)
+            for sid, group in groupby(items, key=_station_of):
+                run = list(group)  # one station's items, as intake applies them
+                st = stations.get(sid)
                 if st is None:
-                    if refusal(item.station_id, len(stations)) is not None:
+                    if refusal(sid, len(stations)) is not None:
                         continue  # max_stations / allow-list: refused live too
-                    st = station_for(item.station_id)
+                    st = station_for(sid)
                     if st is None:
                         continue
                 if dep is not None:
-                    store.set_dependency(st, dep, item.values, item.time)
+                    for item in run:
+                        store.set_dependency(st, dep, item.values, item.time)
                 else:
-                    store.add_item(st, topic, item, lean)
+                    store.add_items(st, topic, run, lean)
                 st.partitions.add(tp)
                 touched[st.station_id] = st
         stats.records_restored += applied
