@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
-from operator import itemgetter
 
 from da_core.config import Catalog, ModuleConfig, TopicConfig
 from da_core.engine.caches import EngineCaches
@@ -25,7 +24,7 @@ from da_core.engine.forwarding import Forwarder
 from da_core.engine.items import DeadLetter, EngineStats, RecordRef
 from da_core.engine.outbox import Lane
 from da_core.engine.screen import IdMemo, record_time_problem, screen
-from da_core.engine.stations import StationData, StationStore
+from da_core.engine.stations import StationData, StationStore, station_of
 from da_core.engine.table import StationTable
 from da_core.extractors import StationItem, extract
 from da_core.limits import (
@@ -54,9 +53,6 @@ REFUSED_LOG_INTERVAL = 60.0
 (each says how many were refused since the last)."""
 QUIET_REASONS = frozenset({STATION_LIMIT, STATION_NOT_ALLOWED})
 """Reasons logged by the periodic refused-stations warning instead of one line per record."""
-
-_station_of = itemgetter(0)
-"""``StationItem.station_id``, for ``groupby``."""
 
 
 class Intake:
@@ -222,11 +218,10 @@ class Intake:
                     self._table.hold(tp, rec.offset, dirty)
                 continue
             touched: list[StationData] = []
-            lean = topic.window == "hourly_grid"
             refused: str | None = None
             # runs of one station's items (a history record is one run): the station is looked
             # up, refused or made once per run, as it would be for each item
-            for sid, group in groupby(items, _station_of):
+            for sid, group in groupby(items, station_of):
                 run = list(group)
                 st = stations.get(sid)
                 if st is None:
@@ -246,7 +241,7 @@ class Intake:
                     for item in run:
                         set_dependency(st, dep, item.values, item.time)
                 else:
-                    add_items(st, topic, run, lean)
+                    add_items(st, topic, run)
                 if (not touched or touched[-1] is not st) and st not in touched:
                     touched.append(st)
             if not touched:

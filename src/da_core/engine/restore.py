@@ -4,7 +4,7 @@ After a restart or a new assignment the loop replays each owned partition from a
 before the group's committed offset up to (excluding) that offset (``da_core.restore_plan``),
 and hands the records to ``Engine.restore``. They are applied exactly as ``Engine.ingest``
 applies records (same extractors through ``Intake.route``, same windows through
-``StationStore.add_item``, same dependency-result rule through ``set_dependency``), except:
+``StationStore.add_items``, same dependency-result rule through ``set_dependency``), except:
 
 * nothing is tracked in the offset ledger: the records are below the committed offset, which
   is where live consumption starts, so no record is both replayed and consumed live;
@@ -28,20 +28,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from itertools import groupby
-from operator import itemgetter
 
 from da_core.engine.caches import EngineCaches
 from da_core.engine.intake import Intake
 from da_core.engine.items import EngineStats
-from da_core.engine.stations import StationData, StationStore
+from da_core.engine.stations import StationData, StationStore, station_of
 from da_core.engine.table import StationTable
 from da_core.extractors import extract
 from da_core.ports import JsonCodec
 from da_core.station_window import SecondSnapshotWindow
 from da_core.types import Record
-
-_station_of = itemgetter(0)
-"""``StationItem.station_id``, for ``groupby``."""
 
 log = logging.getLogger("da_core.engine")
 
@@ -106,9 +102,8 @@ class Restorer:
                     extra={"event": "global_cached", "topic": topic.name},
                 )
                 continue
-            lean = topic.window == "hourly_grid"
             tp = tp_of(rec)
-            for sid, group in groupby(items, key=_station_of):
+            for sid, group in groupby(items, station_of):
                 run = list(group)  # one station's items, as intake applies them
                 st = stations.get(sid)
                 if st is None:
@@ -121,7 +116,7 @@ class Restorer:
                     for item in run:
                         store.set_dependency(st, dep, item.values, item.time)
                 else:
-                    store.add_items(st, topic, run, lean)
+                    store.add_items(st, topic, run)
                 st.partitions.add(tp)
                 touched[st.station_id] = st
         stats.records_restored += applied

@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from da_core.config import TopicConfig
@@ -25,7 +26,8 @@ from da_core.module_input import DependencyResult
 from da_core.station_window import HourlyGridWindow, SecondSnapshotWindow, Window, make_window
 from da_core.types import TopicPartition
 
-_new = tuple.__new__
+station_of = itemgetter(0)
+"""``StationItem.station_id``, for grouping a record's items by station (``groupby``)."""
 
 
 class StationData:
@@ -61,52 +63,30 @@ class StationStore:
 
     # ------------------------------------------------------------------ writing
 
-    def add_item(self, st: StationData, topic: TopicConfig, item: StationItem, lean: bool) -> None:
-        """Add ``item`` to ``st``'s window of ``topic`` (made on first use). ``lean``: the
-        window never reads ``item.raw`` (``hourly_grid``), so the decoded tree it would keep
-        alive is dropped (five GC-tracked containers per hourly row of REALTIME).
+    def add_items(self, st: StationData, topic: TopicConfig, items: Sequence[StationItem]) -> None:
+        """Add ``items`` (a run of one record's items of ``st``, in order) to ``st``'s window of
+        ``topic`` (made on first use): the only way items enter a station window.
 
-        With ``add_items``, the only way items enter a station window."""
-        windows = st.windows
-        w = windows.get(topic.name)
-        if w is None:
-            w = windows[topic.name] = make_window(topic)
-        if lean:
-            item = _new(StationItem, (*item[:3], None, *item[4:]))
-        w.add(item)
-        if isinstance(w, SecondSnapshotWindow):
-            deadline = w.deadline()
-            if deadline is not None and deadline != st.snap_due:
-                st.snap_due = deadline
-                heapq.heappush(self.snapshot_heap, (deadline, st.station_id))
-
-    def add_items(
-        self, st: StationData, topic: TopicConfig, items: Sequence[StationItem], lean: bool
-    ) -> None:
-        """``add_item`` for each of ``items`` in order (a run of one record's items of ``st``):
-        the window is looked up once; an hourly grid takes the run whole (a history message is
-        written column by column); an order-second window still checks its deadline after
-        every item."""
+        An hourly grid takes the run whole (a history message is written column by column) and
+        keeps no ``raw`` (none of its readers reads it: the decoded tree would be five
+        GC-tracked containers per hourly row of REALTIME). An order-second window checks its
+        deadline after every item."""
         windows = st.windows
         w = windows.get(topic.name)
         if w is None:
             w = windows[topic.name] = make_window(topic)
         if isinstance(w, HourlyGridWindow):
-            w.add_items(items, lean)
-            return
-        if isinstance(w, SecondSnapshotWindow):
+            w.add_items(items, lean=True)
+        elif isinstance(w, SecondSnapshotWindow):
             for item in items:
-                self.add_item(st, topic, item, lean)
-            return
-        add = w.add
-        if not lean:
+                w.add(item)
+                deadline = w.deadline()
+                if deadline is not None and deadline != st.snap_due:
+                    st.snap_due = deadline
+                    heapq.heappush(self.snapshot_heap, (deadline, st.station_id))
+        else:
             for item in items:
-                add(item)
-            return
-        for sid, t, values, _, et, slot, device, guns, gun_values, slots in items:
-            add(
-                _new(StationItem, (sid, t, values, None, et, slot, device, guns, gun_values, slots))
-            )
+                w.add(item)
 
     def set_dependency(
         self, st: StationData, dep: str, values: Mapping[str, Any], time: float
