@@ -336,18 +336,18 @@ def _add_grid(
     history model) keeps no copy of its 168-hour series beside the grid's machine numbers
     (about 40 KB per station)."""
     memo = w.memo()
-    entry = memo.get(id(p))
-    if entry is not None and entry[0] is p and entry[5] < 0:
-        parts = entry
+    entry = memo.get(id(p))  # the parts, or how often this content was read without them
+    if type(entry) is tuple and entry[0] is p:
+        parts: _GridParts = entry
     else:
-        reads = entry[5] + 1 if entry is not None and entry[0] is p else 1
+        reads = entry + 1 if type(entry) is int else 1
         parts = _grid_parts(p, w)
         if w.hot or reads >= _HOT_READS:
             w.hot = True  # kept across changes: the next content is memoised from its first read
             memo[id(p)] = parts
         else:
-            memo[id(p)] = (p, (), (), (), (), reads)  # the count only
-    _, slots, fields, guns, gun_fields, _ = parts
+            memo[id(p)] = reads
+    _, slots, fields, guns, gun_fields = parts
     structure: dict[str, Any] = {"slots": list(slots)}
     for f, name, latest, filled, mask in fields:
         out[name] = latest
@@ -376,10 +376,7 @@ _GridParts = tuple[
         tuple[str, str, tuple[tuple[Any, ...], ...], tuple[bool, ...] | None, tuple[Any, ...]],
         ...,
     ],
-    int,
 ]
-"""``(plan, slots, fields, guns, gun fields, reads)``: ``reads`` is -1 for memoised parts; a
-count of reads is kept as ``(plan, (), (), (), (), reads)``."""
 
 _HOT_READS = 3
 """Reads of one grid content after which its parts are memoised (see ``_add_grid``)."""
@@ -420,7 +417,7 @@ def _grid_parts(p: TopicPlan, w: HourlyGridWindow) -> _GridParts:
         )
         flags = tuple(gapped) if any(gapped) else None
         gun_fields.append((f, name, tuple(per_gun), flags, latest_per_gun))
-    return p, slots, tuple(fields), guns, tuple(gun_fields), -1
+    return p, slots, tuple(fields), guns, tuple(gun_fields)
 
 
 def _add_snapshots(

@@ -174,8 +174,11 @@ class HourlyGridWindow:
         than the newest slot: the effect of adding them one by one. False (nothing done)
         otherwise."""
         newest = self._newest
+        first = items[0].slot
+        if first is None or (newest is not None and first <= newest):
+            return False  # not a run of new hours (checked before the run is laid out)
         run = read_run(items, self._size)
-        if run is None or (newest is not None and run.first_slot <= newest):
+        if run is None:
             return False
         size = self._size
         last_slot = run.first_slot + len(items) - 1
