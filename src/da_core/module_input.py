@@ -429,7 +429,8 @@ def _add_snapshots(
     """The last completed second's values, their per-second windows and the snapshot
     structure. What each completed second contributes is derived once and kept in the window's
     ``second_memo`` (a second appears in ``size`` consecutive snapshots); every list and dict
-    handed out is a fresh one."""
+    handed out is a fresh one. The copies are made with ``map`` over the memo's tuples: this
+    runs for every order reader's every run."""
     last = w.last_completed
     if last is None:
         _add_absent(out, p)
@@ -440,29 +441,45 @@ def _add_snapshots(
     for s in seconds:
         part = memo.get(s)
         if part is None or part[0] is not p:
-            items = w.second_items(s)
-            part = memo[s] = (
-                p,
-                tuple([tuple([it.values.get(f) for it in items]) for f, _n in p.field_names]),
-                tuple([it.raw for it in items]),
-            )
+            part = memo[s] = _second_part(p, w.second_items(s))
         parts.append(part)
-    last_fields = parts[-1][1]
+    newest = parts[-1]
     if p.topic.window_size > 1:
-        for i, (_f, name, wname) in enumerate(p.window_names):
-            out[name] = list(last_fields[i])
-            out[wname] = [list(part[1][i]) for part in parts]
+        per_field = zip(*[part[1] for part in parts], strict=True)
+        for (_f, name, wname), values, series in zip(
+            p.window_names, newest[1], per_field, strict=True
+        ):
+            out[name] = list(values)
+            out[wname] = list(map(list, series))
     else:
-        for i, (_f, name) in enumerate(p.field_names):
-            out[name] = list(last_fields[i])
+        for (_f, name), values in zip(p.field_names, newest[1], strict=True):
+            out[name] = list(values)
     out[p.structure_key] = {
         "second": last,
-        "orders": [dict(raw) for raw in parts[-1][2]],
+        "orders": list(map(dict, newest[2])),
         "window": [
-            {"second": s, "orders": [dict(raw) for raw in part[2]]}
+            {"second": s, "orders": list(map(dict, part[2]))}
             for s, part in zip(seconds, parts, strict=True)
         ],
     }
+
+
+def _second_part(
+    p: TopicPlan, items: list[StationItem]
+) -> tuple[TopicPlan, tuple[tuple[Any, ...], ...], tuple[Any, ...]]:
+    """``(plan, per field the values of the second's items in arrival order, their raw
+    dicts)``: what one completed second contributes to every snapshot it appears in."""
+    fields = p.topic.fields
+    values: tuple[tuple[Any, ...], ...]
+    if len(items) == 1:  # the common case: one order per station and second
+        get = items[0].values.get
+        values = tuple([(get(f),) for f in fields])
+    elif items:
+        rows = [[it.values.get(f) for f in fields] for it in items]
+        values = tuple(zip(*rows, strict=True))
+    else:
+        values = ((),) * len(fields)
+    return p, values, tuple([it.raw for it in items])
 
 
 def is_number(value: Any) -> bool:

@@ -20,6 +20,7 @@ T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 HOUR = 3600.0
 RT = "SCHEDULE-STATION-REALTIME-DATA"
 PARAM = "SCHEDULE-STATION-PARAM"
+ORDER = "SCHEDULE-CAR-ORDER"
 
 
 def _send_time(t: float) -> str:
@@ -150,3 +151,34 @@ def test_orders_of_one_second_push_one_deadline_and_the_second_still_completes()
     later = feed.rec("SCHEDULE-CAR-ORDER", {"stationId": "S1", "gunNo": "01"}, T0 + 3.2)
     eng.ingest([later], T0 + 3.3)
     assert [d for d, _ in eng._snapshot_heap] == [T0 + 5.0]
+
+
+def test_order_seconds_list_each_field_per_order_and_an_empty_second_as_empty() -> None:
+    """The order window's per-field lists: one entry per order of the second, in arrival order,
+    None where an order lacks the field; a second without orders contributes empty lists."""
+    eng = Engine(build_catalog({}), "station_guidance", StdlibJsonCodec())
+    feed = Feed()
+    eng.ingest([feed.rec(ORDER, {"stationId": "S1", "gunNo": "01", "soc": 40.0}, T0 + 0.2)], T0)
+    two = [
+        feed.rec(ORDER, {"stationId": "S1", "gunNo": "02", "soc": 61.5}, T0 + 2.1),
+        feed.rec(ORDER, {"stationId": "S1", "gunNo": "01"}, T0 + 2.4),
+    ]
+    eng.ingest(two, T0 + 2.5)
+    eng.tick(T0 + 4.5)  # second T0 + 2 completes; T0 + 1 had no orders
+    got = eng.get_inputs("S1", T0 + 4.5)
+    assert got is not None
+    assert got["order_soc"] == [61.5, None]
+    assert got["order_gunNo"] == ["02", "01"]
+    assert got["order_soc_window"] == [[], [61.5, None]]
+    assert got["order_gunNo_window"] == [[], ["02", "01"]]
+    window = got["car_order"]["window"]
+    assert [w["second"] for w in window] == [int(T0) + 1, int(T0) + 2]
+    assert window[0]["orders"] == []
+    assert [o["gunNo"] for o in window[1]["orders"]] == ["02", "01"]
+    assert got["car_order"]["orders"] == window[1]["orders"]
+    assert got["car_order"]["orders"] is not window[1]["orders"]
+    # the next read hands out the same values in fresh lists
+    again = eng.get_inputs("S1", T0 + 4.6)
+    assert again is not None
+    assert again["order_soc_window"] == got["order_soc_window"]
+    assert again["order_soc_window"][1] is not got["order_soc_window"][1]
