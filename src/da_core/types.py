@@ -8,7 +8,7 @@ Offsets always mean *the offset of a record* in a partition; committed offsets a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -20,9 +20,9 @@ GLOBAL_STATION = "__global__"
 """The pseudo station id that global topics (calendar...) are stored under."""
 
 
-@attrs.frozen(slots=True)
-class TopicPartition:
-    """One partition of one topic."""
+class TopicPartition(NamedTuple):
+    """One partition of one topic. A ``NamedTuple`` (hashed and compared in C): the ledger,
+    intake and the run table hash one several times per record."""
 
     topic: str
     partition: int
