@@ -117,8 +117,10 @@ def fill_series(values: Sequence[Any | None], strategy: str) -> tuple[list[Any],
     if strategy not in _STRATEGIES:
         _check(strategy, "fill strategy")
     n = len(values)
+    if None not in values:  # no element is None (``in`` checks identity before equality)
+        return (values if type(values) is list else list(values)), [False] * n, False
     mask = list(map(is_, values, repeat(None)))
-    if not any(mask):
+    if not any(mask):  # an element equal to None without being None
         return (values if type(values) is list else list(values)), mask, False
     if strategy == "missing":
         return (values if type(values) is list else list(values)), mask, True

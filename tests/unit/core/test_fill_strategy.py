@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from da_core.config import ModuleConfig, TopicConfig
-from da_core.fill_strategy import FillResolver, FillResult, fill
+from da_core.fill_strategy import FillResolver, FillResult, fill, fill_series
 
 STRATEGIES = ("zero", "linear", "forward", "missing")
 
@@ -272,3 +272,24 @@ def test_resolver_for_module_reads_module_and_topic_settings() -> None:
     assert r.strategy_for("T", "c") == "linear"  # the topic's setting
     assert r.strategy_for("U", "a") == "zero"  # the module's default
     assert r.strategy_for("U", "d") == "missing"  # the module's setting by flat name
+
+
+class _EqualsEverything:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+@pytest.mark.parametrize("strategy", ["zero", "linear", "forward", "missing"])
+def test_only_none_itself_is_a_gap_not_a_value_equal_to_none(strategy: str) -> None:
+    odd = _EqualsEverything()
+    values, mask, gaps = fill_series([odd, 2.0, odd], strategy)
+    assert values[0] is odd
+    assert values[2] is odd
+    assert mask == [False, False, False]
+    assert gaps is False
+    values, mask, gaps = fill_series([odd, None, 3.0], strategy)
+    assert mask == [False, True, False]
+    assert gaps is True
+    assert values[0] is odd
