@@ -1,0 +1,125 @@
+"""Instructions of one module's steady state, counted by callgrind: exact and repeatable on a
+noisy machine, for A/B comparisons of the per-record and per-run path.
+
+    python benchmarks/steady_instructions.py --module station_guidance [--stations 300]
+        [--seconds 20] [--src PATH]
+
+The script re-runs itself under ``valgrind --tool=callgrind --instr-atstart=no``. The child
+generates the workload of ``fleet.py`` (``core_ingest.workload``, polls of at most 500 records
+that never cross a simulated second), drives the engine through the bootstrap
+(``core_ingest.run_end_to_end``, the service's ``min_run_interval`` of 1 s and GC thresholds),
+then switches instrumentation on (``callgrind_control -i on``), drives ``--seconds`` simulated
+seconds of steady state and switches it off. The figure printed is the steady phase alone:
+neither the interpreter's start, the workload generation nor the bootstrap is counted.
+
+``--src`` points at another checkout's ``src`` (a baseline worktree) to compare two revisions
+with the same harness. Needs valgrind; about a minute at 300 stations and 20 seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+GC_THRESHOLD = (100_000, 20, 100)
+"""The service's default ``gc_threshold``."""
+
+
+def child(module: str, stations: int, seconds: float, src: Path) -> None:
+    # da_core, da_adapters and da_app from ``src`` (first on sys.path) before core_ingest,
+    # which would otherwise import them from this checkout
+    import attrs
+
+    import da_core
+    from da_adapters.codec import OrjsonCodec
+    from da_app import simulator  # noqa: F401  (core_ingest's workload)
+    from da_core.catalog import default_catalog
+    from da_core.engine import Engine
+
+    if not Path(da_core.__file__ or "").resolve().is_relative_to(src):
+        raise SystemExit(f"da_core was imported from {da_core.__file__}, not from {src}")
+    sys.path.insert(1, str(_HERE))
+    import core_ingest as ci
+
+    gc.set_threshold(*GC_THRESHOLD)
+    cat = default_catalog()
+    m = cat.module(module)
+    m = attrs.evolve(m, trigger=attrs.evolve(m.trigger, min_run_interval=1.0))
+    eng = Engine(attrs.evolve(cat, modules={**cat.modules, module: m}), module, OrjsonCodec())
+    end = ci.START + seconds
+    records = list(itertools.takewhile(lambda r: r.timestamp <= end, ci.workload(stations)))
+    boot = [r for r in records if r.timestamp == ci.START]
+    steady = [r for r in records if r.timestamp > ci.START]
+    ci.run_end_to_end(eng, _polls(boot, ci.POLL_RECORDS))
+    polled = _polls(steady, ci.POLL_RECORDS)
+    toggle = ["callgrind_control", "-i"]
+    subprocess.run([*toggle, "on", str(os.getpid())], check=True, capture_output=True)
+    t0 = time.process_time()
+    out = ci.run_end_to_end(eng, polled)
+    cpu = time.process_time() - t0
+    subprocess.run([*toggle, "off", str(os.getpid())], check=True, capture_output=True)
+    print(f"steady records {len(steady):,}, runs {out['runs']:,}, CPU under valgrind {cpu:.1f} s")
+
+
+def _polls(records: list[Any], size: int) -> list[list[Any]]:
+    """Polls of at most ``size`` records that never cross a simulated second (as fleet.py)."""
+    out: list[list[Any]] = []
+    for _, second in itertools.groupby(records, key=lambda r: r.timestamp):
+        batch = list(second)
+        out.extend(batch[i : i + size] for i in range(0, len(batch), size))
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--module", required=True)
+    p.add_argument("--stations", type=int, default=300)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--src", help="the src directory to measure (default: this checkout's)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    src = Path(args.src).resolve() if args.src else _HERE.parent / "src"
+    if args.child:
+        sys.path.insert(0, str(src))
+        child(args.module, args.stations, args.seconds, src)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={tmp}/callgrind.out",
+            sys.executable,
+            __file__,
+            "--child",
+            f"--module={args.module}",
+            f"--stations={args.stations}",
+            f"--seconds={args.seconds}",
+            f"--src={src}",
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        print(done.stdout, done.stderr, sep="\n", file=sys.stderr)
+        return 1
+    print(done.stdout.strip())
+    print(
+        f"{args.module}, {args.stations:,} stations, {args.seconds:g} simulated s, {src}: "
+        f"{int(found.group(1)) / 1e6:,.0f} M instructions in the steady phase"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
