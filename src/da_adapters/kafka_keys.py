@@ -104,7 +104,11 @@ KAFKA_KEYS: Final[tuple[KafkaKey, ...]] = (
         librdkafka="reconnect.backoff.max.ms",
         aiokafka_drop=_RECONNECT,
     ),
-    _same("metadata_max_age_ms", "shared", librdkafka="metadata.max.age.ms"),
+    # The Java/kafka-python key is the period of the proactive metadata refresh (how soon a
+    # topic created after subscribing is seen); librdkafka calls that period
+    # topic.metadata.refresh.interval.ms. Its own metadata.max.age.ms is the cache's max age
+    # and defaults to three refresh periods.
+    _same("metadata_max_age_ms", "shared", librdkafka="topic.metadata.refresh.interval.ms"),
     _same("connections_max_idle_ms", "shared", librdkafka="connections.max.idle.ms"),
     _k(
         "receive_buffer_bytes",

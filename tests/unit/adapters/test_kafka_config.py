@@ -342,3 +342,15 @@ def test_empty_settings_translate_without_notes(translate: Any) -> None:
     result = translate(KafkaSections())
     assert isinstance(result, ClientConfig)
     assert result.notes == ()
+
+
+def test_metadata_max_age_is_librdkafkas_refresh_period_not_its_cache_age() -> None:
+    """kafka-python's and aiokafka's ``metadata_max_age_ms`` is the period of the proactive
+    metadata refresh (how soon a topic created after subscribing is consumed). librdkafka's
+    name for that period is ``topic.metadata.refresh.interval.ms``; its ``metadata.max.age.ms``
+    is only the cache's max age, and setting it left the refresh at 5 minutes."""
+    k = settings({"bootstrap_servers": "127.0.0.1:1", "metadata_max_age_ms": 1000})
+    for result in (to_librdkafka_consumer(k), to_librdkafka_producer(k)):
+        assert result.config["topic.metadata.refresh.interval.ms"] == 1000
+        assert "metadata.max.age.ms" not in result.config
+    assert to_aiokafka_consumer(k).config["metadata_max_age_ms"] == 1000
