@@ -97,10 +97,19 @@ def test_sync_service_survives_an_unreachable_start_and_a_broker_restart(
         began = time.monotonic()
         svc.stop()
         assert time.monotonic() - began < 15.0
+        # A commit the stop left waiting keeps its handle open until the broker answers (the
+        # consumer's "left open" warning); once the broker is back, it ends.
+        broker.resume()
+        wait_for(lambda: not _waiting_commits(), 90, what="the commit the stop left waiting to end")
     finally:
         svc.stop()
         if broker is not None:
             broker.stop(timeout=10.0)
+
+
+def _waiting_commits() -> list[threading.Thread]:
+    """The confluent adapter's commit threads still waiting for a broker's answer."""
+    return [t for t in threading.enumerate() if t.name == "da-confluent-commit" and t.is_alive()]
 
 
 def test_a_confluent_commit_the_dead_broker_never_answers_is_bounded_then_confirmed(
