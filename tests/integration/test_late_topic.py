@@ -29,14 +29,18 @@ SETTINGS: dict[str, Any] = {
 }
 
 
+def _group(bootstrap: str) -> dict[str, Any]:
+    """A new group reading from the start, as a service with ``auto_offset_reset`` earliest."""
+    return {
+        "group_id": unique("late-topic"),
+        "bootstrap_servers": bootstrap,
+        "auto_offset_reset": "earliest",
+    }
+
+
 def test_confluent_consumes_a_topic_created_after_it_subscribed(kafka_bootstrap: str) -> None:
     topic = unique("late-topic")
-    consumer = ConfluentConsumer(
-        KafkaSections(consumer=SETTINGS),
-        group_id=unique("late-topic"),
-        bootstrap_servers=kafka_bootstrap,
-        auto_offset_reset="earliest",
-    )
+    consumer = ConfluentConsumer(KafkaSections(consumer=SETTINGS), **_group(kafka_bootstrap))
     got: list[Record] = []
     try:
         consumer.subscribe([topic])
@@ -62,12 +66,7 @@ def test_confluent_consumes_a_topic_created_after_it_subscribed(kafka_bootstrap:
 
 async def test_aiokafka_consumes_a_topic_created_after_it_subscribed(kafka_bootstrap: str) -> None:
     topic = unique("late-topic")
-    consumer = AiokafkaConsumer(
-        KafkaSections(consumer=SETTINGS),
-        group_id=unique("late-topic"),
-        bootstrap_servers=kafka_bootstrap,
-        auto_offset_reset="earliest",
-    )
+    consumer = AiokafkaConsumer(KafkaSections(consumer=SETTINGS), **_group(kafka_bootstrap))
     got: list[Record] = []
     await consumer.start()
     try:
