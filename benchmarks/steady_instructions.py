@@ -5,9 +5,10 @@ noisy machine, for A/B comparisons of the per-record and per-run path.
         [--seconds 20] [--src PATH]
 
 The script re-runs itself under ``valgrind --tool=callgrind --instr-atstart=no``. The child
-generates the workload of ``fleet.py`` (``core_ingest.workload``, polls of at most 500 records
-that never cross a simulated second), drives the engine through the bootstrap
-(``core_ingest.run_end_to_end``, the service's ``min_run_interval`` of 1 s and GC thresholds),
+generates the workload and polls of ``fleet.py`` (``fleet.phase_polls``: at most 500 records,
+never across a simulated second), drives the engine through the bootstrap
+(``core_ingest.run_end_to_end``; ``fleet.production_catalog`` and ``fleet.GC_THRESHOLD``: the
+service's ``min_run_interval`` of 1 s and GC thresholds),
 then switches instrumentation on (``callgrind_control -i on``), drives ``--seconds`` simulated
 seconds of steady state and switches it off. The figure printed is the steady phase alone:
 neither the interpreter's start, the workload generation nor the bootstrap is counted.
@@ -31,53 +32,39 @@ from pathlib import Path
 from typing import Any
 
 _HERE = Path(__file__).resolve().parent
-GC_THRESHOLD = (100_000, 20, 100)
-"""The service's default ``gc_threshold``."""
 
 
 def child(module: str, stations: int, seconds: float, src: Path) -> None:
-    # da_core, da_adapters and da_app from ``src`` (first on sys.path) before core_ingest,
-    # which would otherwise import them from this checkout
-    import attrs
-
+    # da_core, da_adapters and da_app from ``src`` (first on sys.path) before fleet and
+    # core_ingest, which would otherwise import them from this checkout
     import da_core
     from da_adapters.codec import OrjsonCodec
     from da_app import simulator  # noqa: F401  (core_ingest's workload)
-    from da_core.catalog import default_catalog
     from da_core.engine import Engine
 
     if not Path(da_core.__file__ or "").resolve().is_relative_to(src):
         raise SystemExit(f"da_core was imported from {da_core.__file__}, not from {src}")
     sys.path.insert(1, str(_HERE))
     import core_ingest as ci
+    import fleet
 
-    gc.set_threshold(*GC_THRESHOLD)
-    cat = default_catalog()
-    m = cat.module(module)
-    m = attrs.evolve(m, trigger=attrs.evolve(m.trigger, min_run_interval=1.0))
-    eng = Engine(attrs.evolve(cat, modules={**cat.modules, module: m}), module, OrjsonCodec())
+    if fleet.GC_THRESHOLD is not None:
+        gc.set_threshold(*fleet.GC_THRESHOLD)
+    eng = Engine(fleet.production_catalog(module), module, OrjsonCodec())
     end = ci.START + seconds
-    records = list(itertools.takewhile(lambda r: r.timestamp <= end, ci.workload(stations)))
-    boot = [r for r in records if r.timestamp == ci.START]
-    steady = [r for r in records if r.timestamp > ci.START]
-    ci.run_end_to_end(eng, _polls(boot, ci.POLL_RECORDS))
-    polled = _polls(steady, ci.POLL_RECORDS)
+    polls: dict[str, list[list[Any]]] = {"bootstrap": [], "steady": []}
+    stream = itertools.takewhile(lambda r: r.timestamp <= end, ci.workload(stations))
+    for phase, poll in fleet.phase_polls(stream, whole=False):
+        polls[phase].append(poll)
+    ci.run_end_to_end(eng, polls["bootstrap"])
     toggle = ["callgrind_control", "-i"]
     subprocess.run([*toggle, "on", str(os.getpid())], check=True, capture_output=True)
     t0 = time.process_time()
-    out = ci.run_end_to_end(eng, polled)
+    out = ci.run_end_to_end(eng, polls["steady"])
     cpu = time.process_time() - t0
     subprocess.run([*toggle, "off", str(os.getpid())], check=True, capture_output=True)
-    print(f"steady records {len(steady):,}, runs {out['runs']:,}, CPU under valgrind {cpu:.1f} s")
-
-
-def _polls(records: list[Any], size: int) -> list[list[Any]]:
-    """Polls of at most ``size`` records that never cross a simulated second (as fleet.py)."""
-    out: list[list[Any]] = []
-    for _, second in itertools.groupby(records, key=lambda r: r.timestamp):
-        batch = list(second)
-        out.extend(batch[i : i + size] for i in range(0, len(batch), size))
-    return out
+    steady = sum(map(len, polls["steady"]))
+    print(f"steady records {steady:,}, runs {out['runs']:,}, CPU under valgrind {cpu:.1f} s")
 
 
 def main() -> int:
