@@ -247,6 +247,23 @@ def test_a_column_gives_back_what_was_put_and_forgets_what_was_cleared(
     assert not any(row in col.objs for row in cleared)
 
 
+@given(st.lists(st.one_of(st.none(), _value), min_size=1, max_size=40), st.data())
+def test_a_column_reads_each_present_row_as_put_and_none_elsewhere(
+    values: list[Any], data: st.DataObject
+) -> None:
+    """``read`` against ``get`` row by row, for any mix of kinds and any present mask (runs
+    of gaps at the ends, in the middle, everywhere, nowhere)."""
+    size = len(values)
+    col = Column(size)
+    for row, v in enumerate(values):
+        if v is not None:
+            col.put(row, v)
+    present = bytearray(data.draw(st.lists(st.integers(0, 1), min_size=size, max_size=size)))
+    start = data.draw(st.integers(0, size - 1))
+    expected = [col.get(row) if present[row] else None for row in range(size)]
+    assert _typed(col.read(start, present)) == _typed(expected[start:] + expected[:start])
+
+
 def test_a_replacement_with_a_repeated_gun_id_clears_the_guns_it_lacks() -> None:
     """Two gun ids, two columns, but one of them repeated: the other gun's column must still be
     cleared in that row (its count alone does not say every column was written)."""
