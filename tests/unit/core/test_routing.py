@@ -168,6 +168,18 @@ def test_multi_station_record_is_split_and_committed_only_after_every_share_is_a
     assert eng.stats.shares_forwarded == 3
 
 
+def test_a_station_is_placed_by_the_current_partition_count_after_it_changes() -> None:
+    """The forwarder remembers each station's partition; a new count places it anew."""
+    sids = [f"S{i}" for i in range(12)]
+    eng, feed = rekey_engine(partitions=4), Feed()
+    for count in (4, 4, 7, 4):
+        eng.set_rekey_partitions(count)
+        eng.ingest([feed.rec(RT, rt_many(*sids), partition=0)], T0)
+        placed = {r.key: r.partition for r in deliver(eng, T0)}
+        assert placed == {s.encode(): partition_for_key(s.encode(), count) for s in sids}
+    assert len({partition_for_key(s.encode(), 7) for s in sids} - set(range(4))) > 0
+
+
 def test_failed_share_is_retried_with_backoff_and_holds_the_source_offset() -> None:
     eng, feed = rekey_engine(), Feed()
     eng.ingest([feed.rec(RT, rt_many("A"))], T0)
