@@ -302,6 +302,7 @@ def service_status(
         "last_loop_at": stats.last_loop_at if stats else None,
         "last_poll_error": stats.last_poll_error if stats else None,
         "poll_errors": stats.poll_errors if stats else 0,
+        "backpressure_pauses": stats.backpressure_pauses if stats else 0,
         "last_commit_at": last_commit,
         "commit_age_seconds": None if last_commit is None else now - last_commit,
         "records_in": eng.stats.records_in,

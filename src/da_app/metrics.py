@@ -169,6 +169,11 @@ class ServiceCollector(Collector):
         yield errors
         yield from _intake_metrics(stats)
         yield _counter(
+            "data_analysis_backpressure_pauses_total",
+            "Times consumption paused because too many uploads or shares were pending",
+            rstats.backpressure_pauses if rstats else 0,
+        )
+        yield _counter(
             "data_analysis_broker_disconnects_total",
             "Times the broker became unreachable (at start or later)",
             rstats.broker_disconnects if rstats else 0,

@@ -2,8 +2,9 @@
 
 The core owns the engine (its only caller) and decides: completions (run, upload, share and
 dead-letter answers go to the engine), the poll's size and timeout, back-pressure (every
-partition pauses while ``max_pending_uploads`` uploads *or* ``max_pending_forwards`` shares are
-unacknowledged, in both shells alike), fair intake and pause/resume (``FlowControl``),
+partition pauses while ``max_pending_uploads`` uploads are unacknowledged, every one but the
+internal topics' while ``max_pending_forwards`` shares are, in both shells alike), fair intake
+and pause/resume (``FlowControl``),
 rebalance bookkeeping (``RebalanceBook``, the co-location check, ``refuse``), the rekey routing
 plan, the global-topic refresh schedule, draining and shutdown, and ``RunnerStats``.
 
@@ -278,18 +279,16 @@ class LoopCore:
             timeout = 0.0
         else:
             timeout = BUSY_WAIT if self._busy else self.poll_timeout
-        over = (
-            eng.pending_uploads >= self.max_pending_uploads
-            or eng.pending_forwards >= self.max_pending_forwards
+        uploads = eng.pending_uploads >= self.max_pending_uploads
+        shares = eng.pending_forwards >= self.max_pending_forwards
+        if self.flow.pressure(uploads or shares, self.clock.time(), eng):
+            self.stats.backpressure_pauses += 1
+        pause, resume = self.flow.plan(
+            assignment,
+            pause_all=uploads,
+            pause_sources=shares,
+            internal=eng.internal_topics.values(),
         )
-        if over and not self.flow.paused:
-            log.warning(
-                "pausing consumption: %d uploads and %d shares pending",
-                eng.pending_uploads,
-                eng.pending_forwards,
-                extra={"event": "backpressure"},
-            )
-        pause, resume = self.flow.plan(assignment, pause_all=over)
         pause, resume = self.restore.adjust(pause, resume, self.flow.paused)
         return PollPlan(timeout, self.flow.poll_size(len(eng.topics)), pause, resume)
 

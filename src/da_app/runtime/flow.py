@@ -2,19 +2,39 @@
 
 In ``multi_consumer_mode`` a ``FairIntake`` admits at most ``max_poll_records`` per topic per
 cycle and asks for the topics over its high-water mark to be paused; independently of the mode,
-``LoopCore`` pauses everything while too many uploads or shares are pending.
+``LoopCore`` pauses everything while too many uploads are pending, and everything but the
+internal station-keyed topics while too many shares are pending (rekey routing: reading an
+internal topic makes no share, so the second stage goes on draining while the first waits).
+
+A back-pressure pause is counted each time one begins (``RunnerStats.backpressure_pauses``);
+its WARNING line comes at most once per ``BACKPRESSURE_LOG_SECONDS`` and says how many began
+since the last one (a busy rekey service can begin several a second).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Protocol
 
 from da_app.runtime.rebalance import ordered
 from da_core.fair_intake import FairIntake
 from da_core.types import Record, TopicPartition
 
 log = logging.getLogger("da_app.runner")
+
+BACKPRESSURE_LOG_SECONDS = 60.0
+"""At most one back-pressure WARNING line per this many seconds (service clock)."""
+
+
+class Pending(Protocol):
+    """What a back-pressure line reports (the engine's counters)."""
+
+    @property
+    def pending_uploads(self) -> int: ...
+
+    @property
+    def pending_forwards(self) -> int: ...
 
 
 class FlowControl:
@@ -24,6 +44,9 @@ class FlowControl:
         self.max_poll_records = max_poll_records
         self.intake = FairIntake(max_poll_records) if multi_consumer_mode else None
         self.paused: set[TopicPartition] = set()
+        self._pressed = False
+        self._logged_at: float | None = None
+        self._unlogged = 0
 
     @property
     def backlog(self) -> int:
@@ -52,21 +75,52 @@ class FlowControl:
         return taken
 
     def plan(
-        self, assigned: set[TopicPartition], *, pause_all: bool = False
+        self,
+        assigned: set[TopicPartition],
+        *,
+        pause_all: bool = False,
+        pause_sources: bool = False,
+        internal: Collection[str] = (),
     ) -> tuple[list[TopicPartition], list[TopicPartition]]:
-        """(to pause, to resume) now: everything assigned when ``pause_all``, else the
-        partitions of topics over high water; remembers what is paused."""
+        """(to pause, to resume) now: everything assigned when ``pause_all``; every topic but
+        the ``internal`` ones when ``pause_sources``; and the partitions of topics over high
+        water. Remembers what is paused."""
         desired: set[TopicPartition] = set()
         if pause_all:
             desired = set(assigned)
-        elif self.intake is not None:
-            hot = self.intake.over_high_water()
-            if hot:
-                desired = {tp for tp in assigned if tp.topic in hot}
+        else:
+            if pause_sources:
+                desired = {tp for tp in assigned if tp.topic not in internal}
+            if self.intake is not None:
+                hot = self.intake.over_high_water()
+                if hot:
+                    desired.update(tp for tp in assigned if tp.topic in hot)
         pause = desired - self.paused
         resume = (self.paused - desired) & assigned
         self.paused = desired
         return ordered(pause), ordered(resume)
+
+    def pressure(self, over: bool, now: float, pending: Pending) -> bool:
+        """Whether a back-pressure pause begins now (``over``, and it was not); logs it (see
+        the module docstring)."""
+        began = over and not self._pressed
+        self._pressed = over
+        if not began:
+            return False
+        self._unlogged += 1
+        if self._logged_at is None or now - self._logged_at >= BACKPRESSURE_LOG_SECONDS:
+            log.warning(
+                "pausing consumption: %d uploads and %d shares pending (%d pauses began since "
+                "the last line; at most one line per %.0f s)",
+                pending.pending_uploads,
+                pending.pending_forwards,
+                self._unlogged,
+                BACKPRESSURE_LOG_SECONDS,
+                extra={"event": "backpressure"},
+            )
+            self._logged_at = now
+            self._unlogged = 0
+        return True
 
     def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         """Forget what was buffered or paused for revoked partitions (delivered again later)."""

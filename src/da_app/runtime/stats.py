@@ -138,6 +138,8 @@ class RunnerStats:
     callback_count: int = 0
     result_handler_errors: int = 0
     poll_errors: int = 0
+    backpressure_pauses: int = 0
+    """Times consumption paused because too many uploads or shares were pending."""
     last_loop_at: float = 0.0
     last_poll_error: str | None = None
     consumer_alive: bool = False

@@ -3,6 +3,7 @@ what the core tells it; core programs are driven by answering their operations b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -149,6 +150,56 @@ def test_every_partition_pauses_at_the_pending_limit_and_resumes_below_it(what: 
     assert core.poll_plan(assigned, 0).pause == []  # already paused
     eng.pending_uploads = eng.pending_forwards = 1
     assert core.poll_plan(assigned, 0).resume == [T0, T1]
+
+
+def test_pending_shares_pause_every_topic_but_the_internal_ones_and_uploads_pause_all() -> None:
+    """Reading an internal topic makes no share: rekey's second stage keeps draining while its
+    first stage waits for its shares' answers."""
+    eng = FakeEngine()
+    eng.internal_topics = {"T": "g.T.by-station"}
+    i0, i1 = TopicPartition("g.T.by-station", 0), TopicPartition("g.T.by-station", 1)
+    core = _core(eng, max_pending_uploads=2, max_pending_forwards=20)
+    assigned = {T0, T1, i0, i1}
+    eng.pending_forwards = 20
+    plan = core.poll_plan(assigned, 0)
+    assert (plan.pause, plan.resume) == ([T0, T1], [])
+    eng.pending_uploads = 2  # now uploads too: everything
+    assert core.poll_plan(assigned, 0).pause == [i0, i1]
+    eng.pending_uploads = 0
+    assert core.poll_plan(assigned, 0).resume == [i0, i1]  # shares only again
+    eng.pending_forwards = 0
+    assert core.poll_plan(assigned, 0).resume == [T0, T1]
+    assert core.stats.backpressure_pauses == 1  # one pause, however its cause changed
+
+
+def test_a_back_pressure_pause_is_counted_each_time_and_logged_once_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    eng = FakeEngine()
+    clock = ManualClock()
+    core = _core(eng, clock, max_pending_uploads=2)
+    caplog.set_level(logging.WARNING, logger="da_app.runner")
+
+    def pause_and_resume() -> None:
+        eng.pending_uploads = 2
+        core.poll_plan({T0}, 0)
+        core.poll_plan({T0}, 0)  # still paused: not a new pause
+        eng.pending_uploads = 0
+        core.poll_plan({T0}, 0)
+        clock.advance(1.0)
+
+    for _ in range(5):
+        pause_and_resume()
+    lines = [r.getMessage() for r in caplog.records if "pausing consumption" in r.getMessage()]
+    assert core.stats.backpressure_pauses == 5
+    assert len(lines) == 1
+    assert "2 uploads and 0 shares pending (1 pauses began" in lines[0]
+    clock.advance(60.0)
+    pause_and_resume()
+    lines = [r.getMessage() for r in caplog.records if "pausing consumption" in r.getMessage()]
+    assert core.stats.backpressure_pauses == 6
+    assert len(lines) == 2
+    assert "(5 pauses began since the last line" in lines[1]
 
 
 def test_the_poll_waits_only_when_there_is_nothing_to_do() -> None:

@@ -256,3 +256,15 @@ def test_rekey_routing_counters_are_exported() -> None:
         assert value(samples, "data_analysis_records_forwarded_total") == 5
         assert value(samples, "data_analysis_shares_forwarded_total") == 6
         assert value(samples, "data_analysis_errors_total", error_type="forward") == 0
+
+
+def test_back_pressure_pauses_are_exported_and_in_the_service_status() -> None:
+    with ops_service(echo_window) as ops:
+        ops.feed(["S1"], range(1))
+        wait_for(lambda: ops.service.engine.stats.uploads_ok >= 1, what="an upload")
+        assert value(scrape(ops), "data_analysis_backpressure_pauses_total") == 0
+        runner = ops.service.runner
+        assert runner is not None
+        runner.stats.backpressure_pauses = 3  # as the loop counts them (test_loop_core)
+        assert value(scrape(ops), "data_analysis_backpressure_pauses_total") == 3
+        assert ops.service.get_service_status()["backpressure_pauses"] == 3
