@@ -110,8 +110,8 @@ class FlowControl:
         self._unlogged += 1
         if self._logged_at is None or now - self._logged_at >= BACKPRESSURE_LOG_SECONDS:
             log.warning(
-                "pausing consumption: %d uploads and %d shares pending (%d pauses began since "
-                "the last line; at most one line per %.0f s)",
+                "pausing consumption: %d uploads and %d shares pending (pauses since the last "
+                "such line: %d; at most one line per %.0f s)",
                 pending.pending_uploads,
                 pending.pending_forwards,
                 self._unlogged,

@@ -193,13 +193,13 @@ def test_a_back_pressure_pause_is_counted_each_time_and_logged_once_a_minute(
     lines = [r.getMessage() for r in caplog.records if "pausing consumption" in r.getMessage()]
     assert core.stats.backpressure_pauses == 5
     assert len(lines) == 1
-    assert "2 uploads and 0 shares pending (1 pauses began" in lines[0]
+    assert "2 uploads and 0 shares pending (pauses since the last such line: 1;" in lines[0]
     clock.advance(60.0)
     pause_and_resume()
     lines = [r.getMessage() for r in caplog.records if "pausing consumption" in r.getMessage()]
     assert core.stats.backpressure_pauses == 6
     assert len(lines) == 2
-    assert "(5 pauses began since the last line" in lines[1]
+    assert "(pauses since the last such line: 5;" in lines[1]
 
 
 def test_the_poll_waits_only_when_there_is_nothing_to_do() -> None:
