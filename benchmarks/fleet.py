@@ -473,6 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         profiles: Json = {p: cProfile.Profile() for p in _PHASES}
         worker_time(counts[0], modules[0], args, profiles)
         for phase, prof in profiles.items():
+            if phase == "warmup" and not args.warmup:
+                continue  # no warm-up: nothing was profiled
             prof.dump_stats(f"{args.profile}.{phase}")
             print(f"\n{phase}: {modules[0]} at {counts[0]:,} stations, by cumulative time")
             pstats.Stats(prof).sort_stats("cumulative").print_stats(20)
