@@ -204,8 +204,20 @@ async def stop_producer(producer: Any, timeout: float) -> None:
 
 
 def _fail_waiting_batches(accumulator: Any) -> None:
-    """Fail every batch the accumulator still holds (aiokafka reads each batch's own future
-    when it fails its records' futures, which reach the sends)."""
+    """Fail every batch the accumulator still holds; the failure reaches the sends through
+    their records' futures. Each batch also has futures of its own that aiokafka fails with
+    them. It reads the batch's result future itself, but not its drain waiter, which only a
+    sender taking the batch or a writer waiting for room would read: both are read here, so
+    that no "Future exception was never retrieved" is logged once the producer is gone."""
     fail_all = getattr(accumulator, "fail_all", None)
-    if callable(fail_all):
-        fail_all(KafkaTimeoutError("producer closed before the broker answered"))
+    if not callable(fail_all):
+        return
+    queues = getattr(accumulator, "_batches", {})
+    batches = [b for q in list(queues.values()) for b in q]
+    batches += list(getattr(accumulator, "_pending_batches", ()))
+    fail_all(KafkaTimeoutError("producer closed before the broker answered"))
+    for batch in batches:
+        for name in ("_drain_waiter", "future"):
+            waiter = getattr(batch, name, None)
+            if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
+                waiter.exception()
