@@ -16,6 +16,7 @@ One object, one concern per module (each module's docstring gives the details):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,10 @@ from da_adapters.confluent.translate import from_ck_partition, offset_or_none, t
 from da_adapters.kafka_config import KafkaConfigSource, to_librdkafka_consumer
 from da_adapters.wire import sorted_partitions
 from da_core.types import PartitionLag, TopicPartition
+
+LEAVE_TIMEOUT = 2.0
+"""Seconds ``close`` may spend serving the revocation of its partitions in ``poll`` before it
+closes the group handle (see ``ConfluentConsumer._leave_before_close``)."""
 
 STATS_INTERVAL_MS = 1000
 """How often librdkafka reports its broker states (``stats_cb``, served from ``poll``): the
@@ -300,5 +305,24 @@ class ConfluentConsumer(GroupMixin, SideReadsMixin, FetchMixin):
                 extra={"event": "consumer_left_open"},
             )
             return
+        self._leave_before_close()
         self._consumer.close()
         log.info("consumer of group %s closed", self.group_id)
+
+    def _leave_before_close(self) -> None:
+        """Unsubscribe and serve the revocation in ``poll`` (at most ``LEAVE_TIMEOUT``
+        seconds) before ``close``: librdkafka's close can wait for ever when it serves a
+        rebalance itself, its automatic assign getting no answer (librdkafka#4884, #4527; seen
+        once in this project's contract tests). Records polled meanwhile are dropped (not
+        committed: delivered again). Not for a static member (it must not leave the group)
+        nor while every broker is known down (the stop's bound)."""
+        if not self._subscribed or self.instance_id or self._links_state() is False:
+            return
+        try:
+            self._consumer.unsubscribe()
+            self._subscribed = False
+            deadline = time.monotonic() + LEAVE_TIMEOUT
+            while self._consumer.assignment() and time.monotonic() < deadline:
+                self._consumer.poll(0.05)
+        except (ck.KafkaException, RuntimeError) as exc:
+            log.debug("group %s: leaving before close: %s", self.group_id, exc)
