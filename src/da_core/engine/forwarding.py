@@ -18,14 +18,9 @@ from da_core.engine.outbox import Lane
 from da_core.extractors import StationItem
 from da_core.limits import BAD_STRING, TOO_DEEP
 from da_core.offset_ledger import OffsetLedger
-from da_core.partitioning import partition_for_key
 from da_core.ports import JsonCodec
 from da_core.routing import SOURCE_HEADER, Routing, colocation_problem, shares
 from da_core.types import OutboundRecord, Record, TopicPartition
-
-PLACED_MAX = 200_000
-"""Station keys whose internal partition the forwarder remembers (a fleet's stations; more
-keys than this empty the memory and start again)."""
 
 
 class Forwarder:
@@ -51,25 +46,11 @@ class Forwarder:
         self._caches = caches
         self._codec = codec
         self._ids = ids
-        self._placed: dict[bytes, int] = {}
-        """A station key's internal partition (murmur2 in Python costs more than the rest of
-        a share's routing); emptied when it reaches ``PLACED_MAX`` keys."""
 
     def set_partitions(self, n: int) -> None:
         if n < 1:
             raise ValueError(f"rekey partitions must be at least 1, not {n}")
-        if n != self.partitions:
-            self._placed.clear()
         self.partitions = n
-
-    def _partition(self, key: bytes, n: int) -> int:
-        placed = self._placed
-        found = placed.get(key)
-        if found is None:
-            if len(placed) >= PLACED_MAX:
-                placed.clear()
-            found = placed[key] = partition_for_key(key, n)
-        return found
 
     def forward(
         self, rec: Record, topic: TopicConfig, internal: str, items: Sequence[StationItem]
@@ -103,7 +84,7 @@ class Forwarder:
         for sid, value in parts:
             key = sid.encode()
             out = OutboundRecord(
-                internal, value, key, headers, self._partition(key, n), rec.timestamp
+                internal, value, key, headers, self._caches.partition_of(key, n), rec.timestamp
             )
             fid = next(self._ids)
             self._lane.add(fid, Forward(fid, out), refs)
