@@ -281,7 +281,8 @@ class LoopCore:
             timeout = BUSY_WAIT if self._busy else self.poll_timeout
         uploads = eng.pending_uploads >= self.max_pending_uploads
         shares = eng.pending_forwards >= self.max_pending_forwards
-        if self.flow.pressure(uploads or shares, self.clock.time(), eng):
+        over = uploads or shares
+        if self.flow.pressure(over, self.clock.time(), eng.pending_uploads, eng.pending_forwards):
             self.stats.backpressure_pauses += 1
         pause, resume = self.flow.plan(
             assignment,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
-from typing import Protocol
 
 from da_app.runtime.rebalance import ordered
 from da_core.fair_intake import FairIntake
@@ -25,16 +24,6 @@ log = logging.getLogger("da_app.runner")
 
 BACKPRESSURE_LOG_SECONDS = 60.0
 """At most one back-pressure WARNING line per this many seconds (service clock)."""
-
-
-class Pending(Protocol):
-    """What a back-pressure line reports (the engine's counters)."""
-
-    @property
-    def pending_uploads(self) -> int: ...
-
-    @property
-    def pending_forwards(self) -> int: ...
 
 
 class FlowControl:
@@ -100,9 +89,9 @@ class FlowControl:
         self.paused = desired
         return ordered(pause), ordered(resume)
 
-    def pressure(self, over: bool, now: float, pending: Pending) -> bool:
-        """Whether a back-pressure pause begins now (``over``, and it was not); logs it (see
-        the module docstring)."""
+    def pressure(self, over: bool, now: float, uploads: int, shares: int) -> bool:
+        """Whether a back-pressure pause begins now (``over``, and it was not); logs it with
+        the ``uploads`` and ``shares`` pending (see the module docstring)."""
         began = over and not self._pressed
         self._pressed = over
         if not began:
@@ -112,8 +101,8 @@ class FlowControl:
             log.warning(
                 "pausing consumption: %d uploads and %d shares pending (pauses since the last "
                 "such line: %d; at most one line per %.0f s)",
-                pending.pending_uploads,
-                pending.pending_forwards,
+                uploads,
+                shares,
                 self._unlogged,
                 BACKPRESSURE_LOG_SECONDS,
                 extra={"event": "backpressure"},
