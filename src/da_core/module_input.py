@@ -54,6 +54,10 @@ class TopicPlan:
     field_names: tuple[tuple[str, str], ...]
     window_names: tuple[tuple[str, str, str], ...]
     """Per field: ``(field, flat name, flat name + "_window")``."""
+    flat_names: tuple[str, ...]
+    """Per field its flat name (``field_names``' second column, for ``zip`` in C)."""
+    series_names: tuple[str, ...]
+    """Per field its flat name + ``"_window"`` (``window_names``' third column)."""
     gun_names: tuple[tuple[str, str], ...]
     fill_of: Mapping[str, str]
     freshness: float | None
@@ -97,6 +101,8 @@ class ModuleInputPlan:
                     window_names=tuple(
                         (f, t.flat_name(f), t.flat_name(f) + "_window") for f in t.fields
                     ),
+                    flat_names=tuple(t.flat_name(f) for f in t.fields),
+                    series_names=tuple(t.flat_name(f) + "_window" for f in t.fields),
                     gun_names=tuple((f, t.flat_name(f)) for f in t.gun_fields),
                     fill_of=fill_of,
                     freshness=t.freshness_seconds,
@@ -444,16 +450,11 @@ def _add_snapshots(
             part = memo[s] = _second_part(p, w.second_items(s))
         parts.append(part)
     newest = parts[-1]
+    # per field: the newest second's values, and one list per second of the window
+    out.update(zip(p.flat_names, map(list, newest[1]), strict=True))
     if p.topic.window_size > 1:
-        per_field = zip(*[part[1] for part in parts], strict=True)
-        for (_f, name, wname), values, series in zip(
-            p.window_names, newest[1], per_field, strict=True
-        ):
-            out[name] = list(values)
-            out[wname] = list(map(list, series))
-    else:
-        for (_f, name), values in zip(p.field_names, newest[1], strict=True):
-            out[name] = list(values)
+        per_second = [list(map(list, part[1])) for part in parts]
+        out.update(zip(p.series_names, map(list, zip(*per_second, strict=True)), strict=True))
     out[p.structure_key] = {
         "second": last,
         "orders": list(map(dict, newest[2])),
@@ -472,8 +473,7 @@ def _second_part(
     fields = p.topic.fields
     values: tuple[tuple[Any, ...], ...]
     if len(items) == 1:  # the common case: one order per station and second
-        get = items[0].values.get
-        values = tuple([(get(f),) for f in fields])
+        values = tuple(zip(map(items[0].values.get, fields), strict=True))
     elif items:
         rows = [[it.values.get(f) for f in fields] for it in items]
         values = tuple(zip(*rows, strict=True))

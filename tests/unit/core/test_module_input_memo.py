@@ -182,3 +182,32 @@ def test_order_seconds_list_each_field_per_order_and_an_empty_second_as_empty() 
     assert again is not None
     assert again["order_soc_window"] == got["order_soc_window"]
     assert again["order_soc_window"][1] is not got["order_soc_window"][1]
+
+
+def test_every_list_and_dict_of_an_order_snapshot_is_a_fresh_one() -> None:
+    """A callback scribbling over the order parts of its input (the latest per-field lists,
+    each second's list of the windows, the orders' dicts) must not reach the next run, and
+    the latest list is not the window's newest one."""
+    eng = Engine(build_catalog({}), "station_guidance", StdlibJsonCodec())
+    feed = Feed()
+    eng.ingest([feed.rec(ORDER, {"stationId": "S1", "gunNo": "01", "soc": 40.0}, T0 + 1.2)], T0)
+    eng.ingest([feed.rec(ORDER, {"stationId": "S1", "gunNo": "02", "soc": 55.0}, T0 + 2.2)], T0)
+    eng.tick(T0 + 4.5)
+    first = eng.get_inputs("S1", T0 + 4.5)
+    assert first is not None
+    pristine = copy.deepcopy(first)
+    assert first["order_soc"] == [55.0]
+    assert first["order_soc_window"] == [[40.0], [55.0]]
+    assert first["order_soc"] is not first["order_soc_window"][-1]
+    first["order_soc"].append("x")
+    first["order_soc_window"][0].append("x")
+    first["order_soc_window"][1][0] = "x"
+    first["order_gunNo_window"].clear()
+    first["car_order"]["orders"][0]["soc"] = "x"
+    first["car_order"]["window"][0]["orders"][0]["gunNo"] = "x"
+    first["car_order"]["window"].clear()
+    second = eng.get_inputs("S1", T0 + 4.6)
+    assert second is not None
+    second["timestamp"] = pristine["timestamp"]
+    second["_data_quality"] = pristine["_data_quality"]
+    assert second == pristine
