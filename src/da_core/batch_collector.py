@@ -89,7 +89,13 @@ class FinalResult(dict[str, Any]):
     __slots__ = ("encoded",)
 
     def __init__(self, station: StationId, value: Any, encoded: bytes = b"") -> None:
-        super().__init__(_as_result(station, value))
+        # what ``_as_result`` gives, built in place (this runs once per run)
+        super().__init__()
+        self["station_id"] = station
+        if isinstance(value, dict):
+            self.update(value)
+        else:
+            self["result"] = value
         self.encoded = encoded
 
 
@@ -197,16 +203,17 @@ class BatchCollector(Generic[A]):
             batch.members[station] = _FINISHED
             batch.finished += 1
             self._put(batch, _Delivery(station, seq, outcome, attachment, now))
-            logger.debug(
-                "batch %s received result of station %r",
-                batch.batch_id,
-                station,
-                extra={
-                    "event": "station_result",
-                    "batch_id": batch.batch_id,
-                    "station_id": station,
-                },
-            )
+            if logger.isEnabledFor(logging.DEBUG):  # once per run: no arguments built for nothing
+                logger.debug(
+                    "batch %s received result of station %r",
+                    batch.batch_id,
+                    station,
+                    extra={
+                        "event": "station_result",
+                        "batch_id": batch.batch_id,
+                        "station_id": station,
+                    },
+                )
             if batch.finished == batch.needed:
                 self._ready.append(batch)
             return
