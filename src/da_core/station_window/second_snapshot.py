@@ -100,17 +100,35 @@ class SecondSnapshotWindow(Generic[ItemT]):
         last = self._last_completed
         if last is None or sec > last:
             self._last_completed = sec
-            lo = sec - self._size + 1
-            done = self._done
-            for old in [s for s in done if s < lo]:
-                del done[old]
-            memo = self._memo
-            if memo is not None:
-                for old in [s for s in memo if s < lo]:
-                    del memo[old]
+            self._drop_before(sec - self._size + 1, last)
         self._done[sec] = items
         if self._memo is not None:
             self._memo.pop(sec, None)
+
+    def _drop_before(self, lo: int, last: int | None) -> None:
+        """Forget the completed seconds (and their memo entries) older than ``lo``. Everything
+        held is within ``last - size + 1 .. last`` (the window before this completion), so
+        only the seconds of that range below ``lo`` are looked up: one, when the seconds come
+        one after the other."""
+        done = self._done
+        memo = self._memo
+        if last is None:  # nothing completed yet, or everything expired: scan what is held
+            for old in [s for s in done if s < lo]:
+                del done[old]
+            if memo is not None:
+                for old in [s for s in memo if s < lo]:
+                    del memo[old]
+            return
+        first = last - self._size + 1
+        if lo - first >= self._size:  # the whole window is older than ``lo``
+            done.clear()
+            if memo is not None:
+                memo.clear()
+            return
+        for old in range(first, lo):
+            done.pop(old, None)
+            if memo is not None:
+                memo.pop(old, None)
 
     def advance(self, now: float) -> bool:
         """Complete the open second when ``now >= second + 1 + grace``; True when it did."""

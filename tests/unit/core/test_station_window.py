@@ -639,6 +639,32 @@ def test_snapshot_property_every_item_sits_in_its_own_second_once(
     assert sorted(id(it) for it in in_window) == sorted(id(it) for _s, it in seen)
 
 
+@settings(max_examples=200, deadline=None)
+@given(_times, st.integers(1, 4), st.lists(st.booleans(), max_size=40))
+def test_snapshot_property_the_second_memo_holds_only_seconds_of_the_window(
+    times: list[float], size: int, advances: list[bool]
+) -> None:
+    """A reader memoises every second of each snapshot (as assembly does); whatever the order
+    of the items and of the clock's advances, an entry leaves with its second, and a second
+    that has left never reappears in a snapshot."""
+    w: SecondSnapshotWindow[Item] = SecondSnapshotWindow(size, grace=1.0)
+    for i, t in enumerate(times):
+        w.add(item(t))
+        if i < len(advances) and advances[i]:
+            w.advance(t + 2.5)
+        last = w.last_completed
+        memo = w.second_memo()
+        if last is None:
+            assert not memo
+            continue
+        window = range(last - size + 1, last + 1)
+        assert set(memo) <= set(window)
+        for s, items in w.snapshots():
+            assert all(int(it.time) == s for it in items)
+            memo[s] = tuple(items)
+        assert w.held() <= size + 1
+
+
 # ---------------------------------------------------------------- PerDeviceWindow
 
 
