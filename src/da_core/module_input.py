@@ -442,26 +442,26 @@ def _add_snapshots(
         _add_absent(out, p)
         return
     memo = w.second_memo()
-    seconds = range(last - w.size + 1, last + 1)
-    parts = []
-    for s in seconds:
+    series = p.topic.window_size > 1
+    per_second = []  # per second of the window: its fresh list of values per field
+    window = []  # the structure's window: per second, its orders
+    part: Any = None  # a second's (plan, per-field values, raw orders): ``_second_part``
+    for s in range(last - w.size + 1, last + 1):
         part = memo.get(s)
         if part is None or part[0] is not p:
             part = memo[s] = _second_part(p, w.second_items(s))
-        parts.append(part)
-    newest = parts[-1]
+        if series:
+            per_second.append(list(map(list, part[1])))
+        window.append({"second": s, "orders": list(map(dict, part[2]))})
+    newest = part  # the last completed second's
     # per field: the newest second's values, and one list per second of the window
     out.update(zip(p.flat_names, map(list, newest[1]), strict=True))
-    if p.topic.window_size > 1:
-        per_second = [list(map(list, part[1])) for part in parts]
+    if series:
         out.update(zip(p.series_names, map(list, zip(*per_second, strict=True)), strict=True))
     out[p.structure_key] = {
         "second": last,
         "orders": list(map(dict, newest[2])),
-        "window": [
-            {"second": s, "orders": list(map(dict, part[2]))}
-            for s, part in zip(seconds, parts, strict=True)
-        ],
+        "window": window,
     }
 
 

@@ -220,9 +220,14 @@ class Intake:
             touched: list[StationData] = []
             refused: str | None = None
             # runs of one station's items (a history record is one run): the station is looked
-            # up, refused or made once per run, as it would be for each item
-            for sid, group in groupby(items, station_of):
-                run = list(group)
+            # up, refused or made once per run, as it would be for each item. Most records
+            # hold one item: one run without ``groupby``.
+            runs: Iterable[tuple[str, Sequence[StationItem]]]
+            if len(items) == 1:
+                runs = ((items[0][0], items),)
+            else:
+                runs = [(sid, list(group)) for sid, group in groupby(items, station_of)]
+            for sid, run in runs:
                 st = stations.get(sid)
                 if st is None:
                     why = self._refusal(sid, len(stations))
