@@ -100,32 +100,19 @@ class SecondSnapshotWindow(Generic[ItemT]):
         last = self._last_completed
         if last is None or sec > last:
             self._last_completed = sec
-            self._drop_before(sec - self._size + 1, last)
+            if last is not None:  # else nothing is held (no second completed, or all expired)
+                self._forget(last - self._size + 1, min(sec - last, self._size))
         self._done[sec] = items
         if self._memo is not None:
             self._memo.pop(sec, None)
 
-    def _drop_before(self, lo: int, last: int | None) -> None:
-        """Forget the completed seconds (and their memo entries) older than ``lo``. Everything
-        held is within ``last - size + 1 .. last`` (the window before this completion), so
-        only the seconds of that range below ``lo`` are looked up: one, when the seconds come
-        one after the other."""
+    def _forget(self, first: int, count: int) -> None:
+        """Forget the ``count`` oldest seconds of the window that begins at ``first`` (and their
+        memo entries): everything held is within that window, so only those seconds are
+        looked up, one when the seconds come one after the other."""
         done = self._done
         memo = self._memo
-        if last is None:  # nothing completed yet, or everything expired: scan what is held
-            for old in [s for s in done if s < lo]:
-                del done[old]
-            if memo is not None:
-                for old in [s for s in memo if s < lo]:
-                    del memo[old]
-            return
-        first = last - self._size + 1
-        if lo - first >= self._size:  # the whole window is older than ``lo``
-            done.clear()
-            if memo is not None:
-                memo.clear()
-            return
-        for old in range(first, lo):
+        for old in range(first, first + count):
             done.pop(old, None)
             if memo is not None:
                 memo.pop(old, None)
