@@ -89,22 +89,26 @@ class FinalResult(dict[str, Any]):
     __slots__ = ("encoded",)
 
     def __init__(self, station: StationId, value: Any, encoded: bytes = b"") -> None:
-        # what ``_as_result`` gives, built in place (this runs once per run)
         super().__init__()
-        self["station_id"] = station
-        if isinstance(value, dict):
-            self.update(value)
-        else:
-            self["result"] = value
+        _fill_result(self, station, value)  # in place: this runs once per run
         self.encoded = encoded
+
+
+def _fill_result(out: dict[str, Any], station: StationId, value: Any) -> dict[str, Any]:
+    """``out`` (empty) as the uploaded form of ``value``: ``station_id`` first, then a dict's
+    keys (its own ``station_id`` wins), or any other value under ``result``."""
+    out["station_id"] = station
+    if isinstance(value, dict):
+        out.update(value)
+    else:
+        out["result"] = value
+    return out
 
 
 def _as_result(station: StationId, value: Any) -> dict[str, Any]:
     if isinstance(value, FinalResult):
         return value
-    if isinstance(value, dict):
-        return {"station_id": station, **value}
-    return {"station_id": station, "result": value}
+    return _fill_result({}, station, value)
 
 
 @attrs.define(slots=True, eq=False)
