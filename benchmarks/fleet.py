@@ -3,7 +3,7 @@
     python benchmarks/fleet.py [--stations 100,1000,10000] [--modules a,b,...] [--repeats 3]
                                [--seconds 20] [--warmup 0] [--min-messages 50000] [--messages N]
                                [--whole-polls] [--rss-repeats 1] [--no-rss] [--json FILE]
-                               [--quick] [--profile FILE]
+                               [--quick] [--profile FILE] [--base OTHER/src]
 
 ``--quick`` is ``--stations 100,1000 --repeats 1 --seconds 10`` (explicit options win).
 ``--repeats`` is one number or one per station count (``3,3,1``). ``--modules`` defaults to
@@ -48,7 +48,10 @@ workload is never held whole. Figures per phase:
   min_run_interval);
 * µs per station update: wall seconds / extracted items applied (``items_in`` +
   ``global_values_cached``; a 7-day REALTIME message is 168 updates);
-* bootstrap: wall seconds, and ms per history message (bootstrap seconds / histories).
+* bootstrap: wall seconds, and ms per history message (bootstrap seconds / histories);
+* the longest cyclic GC pause, and the p99 and longest poll cycle (one poll's ingest, runs,
+  uploads and commit: how long a consumer that keeps up is away from ``poll``, which bounds
+  what the loop adds to a record's latency; GC pauses fall inside it).
 
 Peak RSS: a separate fresh subprocess per (station count, module) streams the same workload poll
 by poll (never held whole) through the same loop, then assembles every ready station once, and
@@ -61,6 +64,13 @@ and their top 20 entries by cumulative time are printed.
 Printed: per figure, a table of medians with the min–max spread over the repeats (the machine
 may be shared: read the spread), then each target as ``[met ]`` or ``[MISS]`` at the largest
 station count of the run (the targets are defined at 10,000).
+
+``--base OTHER/src``: before and after. Every run is made twice, interleaved: once with
+another checkout's ``src`` first on ``PYTHONPATH`` (an earlier revision: ``git archive REV src
+| tar -x -C /tmp/base``; the worker checks where ``da_core`` came from), once with this one.
+Both sets of tables are printed, and each target with the baseline's figure beside it and the
+ratio after / before. The engine's driving calls have been the same since ``a448ba0``, where
+this benchmark began, so any revision since can be the baseline.
 """
 
 from __future__ import annotations
@@ -71,26 +81,38 @@ import gc
 import itertools
 import json
 import math
+import os
 import pstats
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import core_ingest as ci
+from fleet_report import (
+    MIN_RUN_INTERVAL,
+    REALTIME,
+    Json,
+    Summary,
+    percentile,
+    print_tables,
+    report,
+    summarise,
+)
 
+import da_core
 from da_adapters.codec import OrjsonCodec
 from da_app.settings.service import ServiceSettings
 from da_core.catalog import default_catalog
 from da_core.config import Catalog
 from da_core.engine import Engine
 from da_core.types import Record
+
+HERE = Path(__file__).resolve().parent
 
 MODULES = (
     "operation_optimization",
@@ -103,18 +125,11 @@ MODULES = (
     "SOH_model",
     "pv_prediction",
 )
-MIN_RUN_INTERVAL = 1.0
-"""Seconds: the service's default ``min_run_interval_seconds``, set on the module run."""
 GC_THRESHOLD = ServiceSettings().gc_threshold
 """The service's default ``gc_threshold``, set in each worker (``--interpreter-gc``: not)."""
-REALTIME = "SCHEDULE-STATION-REALTIME-DATA"
-BOOTSTRAP_MODULE = "load_prediction"
 SEGMENT_BYTES = 16 * 2**20
 SEGMENT_RECORDS = 20_000
-TARGET_STATIONS = 10_000
 _PHASES = ("bootstrap", "warmup", "steady")
-
-Json = dict[str, Any]
 
 
 def production_catalog(module: str) -> Catalog:
@@ -204,10 +219,19 @@ def worker_time(
     """One timed run; ``profiles``: a ``cProfile.Profile`` per phase, enabled while timed."""
     eng = Engine(production_catalog(module), module, OrjsonCodec())
     phases: dict[str, Json] = {
-        p: {"seconds": 0.0, "gc_seconds": 0.0, "records": 0, "runs": 0, "uploads": 0, "updates": 0}
+        p: {
+            "seconds": 0.0,
+            "gc_seconds": 0.0,
+            "gc_longest": 0.0,
+            "records": 0,
+            "runs": 0,
+            "uploads": 0,
+            "updates": 0,
+        }
         for p in _PHASES
     }
     phases["bootstrap"]["histories"] = 0
+    cycles: dict[str, list[float]] = {p: [] for p in _PHASES}  # wall seconds per poll
     records = stream(stations, args.seconds, args.min_messages, args.messages, args.warmup)
     for phase, chunks in segments(records, args.whole_polls, args.warmup):
         out = phases[phase]
@@ -220,16 +244,20 @@ def worker_time(
         if prof is not None:
             prof.enable()
         t0 = time.perf_counter()
-        res = ci.run_end_to_end(eng, chunks)
+        res = ci.run_end_to_end(eng, chunks, cycles[phase])
         out["seconds"] += time.perf_counter() - t0
         if prof is not None:
             prof.disable()
         gc.callbacks.remove(timer)
         out["gc_seconds"] += timer.seconds
+        out["gc_longest"] = max(out["gc_longest"], timer.longest)
         out["updates"] += _updates(eng) - before
         for key in ("records", "runs", "uploads"):
             out[key] += res[key]
         out["last_ts"] = res["now"]
+    for phase, seconds in cycles.items():
+        phases[phase]["poll_p99"] = percentile(seconds, 0.99)
+        phases[phase]["poll_max"] = max(seconds, default=math.nan)
     steady = phases["steady"]
     begins = ci.START + args.warmup
     steady["sim_seconds"] = steady.get("last_ts", begins) - begins
@@ -257,164 +285,14 @@ def worker_rss(stations: int, module: str, args: argparse.Namespace) -> Json:
     return out
 
 
-# ---------------------------------------------------------------------------- summary
-
-
-METRICS: tuple[tuple[str, str, str, str, str, str, float], ...] = (
-    # key, label, format, phase, numerator, denominator, scale
-    ("rtf", "steady: real-time factor (sim s / wall s)", "{:,.2f}", "steady", "sim_seconds",
-     "seconds", 1.0),
-    ("msgs", "steady: msg/s", "{:,.0f}", "steady", "records", "seconds", 1.0),
-    ("runs_ss", "steady: runs per station-second", "{:.3f}", "steady", "runs",
-     "station_seconds", 1.0),
-    ("us_update", "steady: µs per station update", "{:,.2f}", "steady", "seconds", "updates",
-     1e6),
-    ("gc", "steady: % of wall time in cyclic GC", "{:.0f}%", "steady", "gc_seconds", "seconds",
-     100.0),
-    ("steady_s", "steady: wall seconds", "{:,.2f}", "steady", "seconds", "", 1.0),
-    ("warm_us", "warm-up: µs per station update", "{:,.2f}", "warmup", "seconds", "updates",
-     1e6),
-    ("boot_s", "bootstrap: wall seconds", "{:,.2f}", "bootstrap", "seconds", "", 1.0),
-    ("boot_ms", "bootstrap: ms per history message", "{:.3f}", "bootstrap", "seconds",
-     "histories", 1e3),
-)  # fmt: skip
-
-
-def _metric(r: Json, phase: str, num: str, den: str, scale: float) -> float:
-    value, by = r[phase][num] * scale, r[phase][den] if den else 1
-    return float(value / by) if by else math.nan
-
-
-def _stats(values: Sequence[float]) -> Json:
-    if not values or any(math.isnan(v) for v in values):
-        return {"median": math.nan, "min": math.nan, "max": math.nan}
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def summarise(timing: Sequence[Json], memory: Sequence[Json]) -> dict[str, Json]:
-    out = {
-        key: _stats([_metric(r, phase, num, den, scale) for r in timing])
-        for key, _, _, phase, num, den, scale in METRICS
-    }
-    out["rss"] = _stats([r["peak_rss_mb"] for r in memory])
-    out["sim_seconds"] = _stats([r["steady"]["sim_seconds"] for r in timing])
-    out["steady_records"] = _stats([r["steady"]["records"] for r in timing])
-    return out
-
-
-def _cell(s: Json, fmt: str) -> str:
-    if math.isnan(s["median"]):
-        return "n/a"
-    text = fmt.format(s["median"])
-    if s["min"] != s["max"]:
-        text += f" [{fmt.format(s['min'])}–{fmt.format(s['max'])}]"
-    return text
-
-
-def print_tables(summary: dict[int, dict[str, dict[str, Json]]], modules: Sequence[str]) -> None:
-    counts = sorted(summary)
-    rows = [(k, label, fmt) for k, label, fmt, *_ in METRICS]
-    rows.append(("rss", "peak RSS, streamed (MB)", "{:,.0f}"))
-    for key, label, fmt in rows:
-        print(f"\n{label}: median [min–max]")
-        print("module".ljust(24) + "".join(f"{n:>30,}" for n in counts))
-        for m in modules:
-            print(m.ljust(24) + "".join(f"{_cell(summary[n][m][key], fmt):>30}" for n in counts))
-
-
-def _target(targets: list[Json], name: str, value: float, ok: bool, text: str) -> None:
-    targets.append({"name": name, "value": value, "ok": ok})
-    print(f"  [{'met ' if ok else 'MISS'}] {name}: {text}")
-
-
-def report(
-    summary: dict[int, dict[str, dict[str, Json]]],
-    modules: Sequence[str],
-    rss: bool,
-    warmup: float = 0.0,
-) -> list[Json]:
-    counts = sorted(summary)
-    lo, hi = counts[0], counts[-1]
-    at = summary[hi]
-    targets: list[Json] = []
-    print(
-        f"\ntargets (issue 12) at {hi:,} stations (defined at {TARGET_STATIONS:,}); medians; "
-        f"min_run_interval = {MIN_RUN_INTERVAL:g} s on the module run (service default); "
-        + (
-            f"steady state after a warm-up of {warmup:g} simulated s"
-            if warmup
-            else "no warm-up: the steady state includes each station's first reads"
-        )
-    )
-    for m in modules:
-        v = at[m]["rtf"]["median"]
-        msgs = at[m]["msgs"]["median"]
-        _target(
-            targets,
-            f"1. steady state, {m}: real-time factor >= 3",
-            v,
-            v >= 3,
-            f"{v:,.2f} ({msgs:,.0f} msg/s)",
-        )
-    limit = 1 / MIN_RUN_INTERVAL
-    for m in modules:
-        v = at[m]["runs_ss"]["median"]
-        _target(
-            targets,
-            f"1. steady state, {m}: runs per station-second <= {limit:g}",
-            v,
-            v <= limit,
-            f"{v:.3f}",
-        )
-    if BOOTSTRAP_MODULE in modules:
-        b = at[BOOTSTRAP_MODULE]
-        secs, ms = b["boot_s"]["median"], b["boot_ms"]["median"]
-        limit_s = 30.0 * hi / TARGET_STATIONS
-        scaled = "" if hi == TARGET_STATIONS else f" (30 s scaled to {hi:,} stations)"
-        _target(
-            targets,
-            f"2. bootstrap of {hi:,} stations by {BOOTSTRAP_MODULE} <= {limit_s:g} s{scaled}",
-            secs,
-            secs <= limit_s,
-            f"{secs:,.2f} s",
-        )
-        _target(targets, "2. bootstrap: <= 1 ms per history message", ms, ms <= 1.0, f"{ms:.3f} ms")
-    if rss:
-        for m in modules:
-            if REALTIME not in default_catalog().modules[m].inputs:
-                continue
-            v = at[m]["rss"]["median"]
-            _target(
-                targets,
-                f"3. peak RSS, {m} (168-hour windows), streamed <= 500 MB",
-                v,
-                v <= 500,
-                f"{v:,.0f} MB",
-            )
-    if hi != lo:
-        skipped = []
-        for m in modules:
-            a, b = summary[lo][m]["us_update"]["median"], at[m]["us_update"]["median"]
-            if math.isnan(a) or math.isnan(b):
-                skipped.append(m)
-                continue
-            _target(
-                targets,
-                f"4. {m}: cost per station update at {hi:,} / at {lo:,} <= 1.5",
-                b / a,
-                b / a <= 1.5,
-                f"{b / a:.2f} ({b:.2f} / {a:.2f} µs)",
-            )
-        if skipped:
-            print(f"  (4. no steady-state station updates, not compared: {', '.join(skipped)})")
-    print("  [----] 5. end to end on a real broker: measured by benchmarks/e2e_kafka.py, not here")
-    return targets
-
-
 # ---------------------------------------------------------------------------- driver
 
 
-def _spawn(kind: str, n: int, module: str, args: argparse.Namespace) -> Json:
+def _spawn(
+    kind: str, n: int, module: str, args: argparse.Namespace, src: Path | None = None
+) -> Json:
+    """One worker; ``src``: another checkout's ``src`` (``--base``) imported instead of this
+    one's (first on ``PYTHONPATH``, checked by the worker)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--stations", str(n),
            "--modules", module, "--seconds", str(args.seconds), "--warmup", str(args.warmup),
            "--min-messages", str(args.min_messages)]  # fmt: skip
@@ -422,12 +300,21 @@ def _spawn(kind: str, n: int, module: str, args: argparse.Namespace) -> Json:
         cmd.append("--whole-polls")
     if args.interpreter_gc:
         cmd.append("--interpreter-gc")
+    if args.gc_threshold:
+        cmd += ["--gc-threshold", args.gc_threshold]
     if args.messages is not None:
         cmd += ["--messages", str(args.messages)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = None
+    if src is not None:
+        cmd += ["--src", str(src)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(src), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )}  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
-        raise SystemExit(f"worker {kind} for {module} at {n} stations failed")
+        where = f" (--base {src})" if src is not None else ""
+        raise SystemExit(f"worker {kind} for {module} at {n} stations failed{where}")
     result: Json = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
@@ -461,10 +348,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="keep the interpreter's GC thresholds (default: the service's gc_threshold)",
     )
+    p.add_argument(
+        "--gc-threshold",
+        help="three numbers a,b,c for gc.set_threshold instead of the service's default",
+    )
+    p.add_argument(
+        "--base",
+        help="another checkout's src directory (an earlier revision), measured interleaved "
+        "with this one: each target printed before and after",
+    )
     p.add_argument("--worker", choices=("time", "rss"), help=argparse.SUPPRESS)
+    p.add_argument("--src", help=argparse.SUPPRESS)  # a worker's expected da_core location
     args = p.parse_args(argv)
-    if (args.worker or args.profile) and not args.interpreter_gc and GC_THRESHOLD is not None:
-        gc.set_threshold(*GC_THRESHOLD)  # what a started service sets (service.gc_threshold)
+    if args.src and not Path(da_core.__file__ or "").resolve().is_relative_to(
+        Path(args.src).resolve()
+    ):
+        raise SystemExit(f"da_core was imported from {da_core.__file__}, not from {args.src}")
+    threshold: tuple[int, ...] | None = GC_THRESHOLD  # what a started service sets
+    if args.gc_threshold:
+        threshold = tuple(_ints(args.gc_threshold))
+        if len(threshold) != 3:
+            p.error("--gc-threshold: three numbers, a,b,c")
+    if (args.worker or args.profile) and not args.interpreter_gc and threshold is not None:
+        gc.set_threshold(*threshold)
     if args.seconds is None:
         args.seconds = 10.0 if args.quick else 20.0
     counts = _ints(args.stations or ("100,1000" if args.quick else "100,1000,10000"))
@@ -502,32 +408,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"fleet: stations {counts}, repeats {repeats}, steady state {steady}, polls {polling}, "
         f"min_run_interval {MIN_RUN_INTERVAL:g} s (service default) on the module run, "
-        f"gc thresholds {gc.get_threshold() if args.interpreter_gc else GC_THRESHOLD}",
+        f"gc thresholds {gc.get_threshold() if args.interpreter_gc else threshold}",
         flush=True,
     )
-    raw: dict[int, dict[str, Json]] = {}
-    summary: dict[int, dict[str, dict[str, Json]]] = {}
+    # (label, src): the baseline first, then this checkout, interleaved run by run
+    sources: list[tuple[str, Path | None]] = [("", None)]
+    if args.base:
+        base = Path(args.base).resolve()
+        if not (base / "da_core").is_dir():
+            p.error(f"--base: {base} holds no da_core package (give a checkout's src)")
+        sources = [("before", base), ("after", None)]
+        print(f"before: {base}; after: {HERE.parent / 'src'}; interleaved", flush=True)
+    raw: dict[str, dict[int, dict[str, Json]]] = {label: {} for label, _ in sources}
+    summaries: dict[str, Summary] = {label: {} for label, _ in sources}
     t_start = time.monotonic()
     for n, reps in zip(counts, repeats, strict=True):
-        timing: dict[str, list[Json]] = {m: [] for m in modules}
-        memory: dict[str, list[Json]] = {m: [] for m in modules}
-        for i in range(reps):  # modules interleaved: a noisy spell spreads over all of them
-            for m in modules:
-                _progress(f"{n:,} stations, {m}: time {i + 1}/{reps}", t_start)
-                timing[m].append(_spawn("time", n, m, args))
-        for i in range(0 if args.no_rss else args.rss_repeats):
-            for m in modules:
-                _progress(f"{n:,} stations, {m}: rss {i + 1}/{args.rss_repeats}", t_start)
-                memory[m].append(_spawn("rss", n, m, args))
-        raw[n] = {m: {"timing": timing[m], "memory": memory[m]} for m in modules}
-        summary[n] = {m: summarise(timing[m], memory[m]) for m in modules}
-    print_tables(summary, modules)
-    targets = report(summary, modules, not args.no_rss, args.warmup)
+        labels = [label for label, _ in sources]
+        timing: dict[str, dict[str, list[Json]]] = {x: {m: [] for m in modules} for x in labels}
+        memory: dict[str, dict[str, list[Json]]] = {x: {m: [] for m in modules} for x in labels}
+        for kind, runs, times in (("time", timing, reps), ("rss", memory, _rss_repeats(args))):
+            for i in range(times):  # interleaved: a noisy spell spreads over all of them
+                for m in modules:
+                    for label, src in sources:
+                        what = f"{label}: " if label else ""
+                        _progress(f"{what}{n:,} stations, {m}: {kind} {i + 1}/{times}", t_start)
+                        runs[label][m].append(_spawn(kind, n, m, args, src))
+        for label, _ in sources:
+            raw[label][n] = {
+                m: {"timing": timing[label][m], "memory": memory[label][m]} for m in modules
+            }
+            summaries[label][n] = {
+                m: summarise(timing[label][m], memory[label][m]) for m in modules
+            }
+    for label, _ in sources:
+        print_tables(summaries[label], modules, f"{label}: " if label else "")
+    after = summaries[sources[-1][0]]
+    before = summaries["before"] if args.base else None
+    targets = report(after, modules, not args.no_rss, args.warmup, before)
     print(f"\ntotal wall time {time.monotonic() - t_start:,.0f} s")
     if args.json:
-        doc = {"args": vars(args), "summary": summary, "targets": targets, "raw": raw}
+        doc: Json = {"args": vars(args), "summary": after, "targets": targets}
+        doc["raw"] = raw[sources[-1][0]]
+        if before is not None:
+            doc["before"] = {"summary": before, "raw": raw["before"]}
         Path(args.json).write_text(json.dumps(doc, indent=1))
     return 0
+
+
+def _rss_repeats(args: argparse.Namespace) -> int:
+    return 0 if args.no_rss else int(args.rss_repeats)
 
 
 def _progress(text: str, t_start: float) -> None:
