@@ -62,8 +62,9 @@ reports ``ru_maxrss`` (``--rss-repeats``, default 1: the figure hardly varies be
 and their top 20 entries by cumulative time are printed.
 
 Printed: per figure, a table of medians with the min–max spread over the repeats (the machine
-may be shared: read the spread), then each target as ``[met ]`` or ``[MISS]`` at the largest
-station count of the run (the targets are defined at 10,000).
+may be shared: read the spread), then each target as ``[met ]`` or ``[MISS]`` at every station
+count of the run. The targets are defined at 10,000; at fewer stations the bootstrap's 30 s
+is scaled down, and target 4 compares each count with the smallest of the run.
 
 ``--base OTHER/src``: before and after. Every run is made twice, interleaved: once with
 another checkout's ``src`` first on ``PYTHONPATH`` (an earlier revision: ``git archive REV src
