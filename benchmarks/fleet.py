@@ -70,8 +70,11 @@ is scaled down, and target 4 compares each count with the smallest of the run.
 another checkout's ``src`` first on ``PYTHONPATH`` (an earlier revision: ``git archive REV src
 | tar -x -C /tmp/base``; the worker checks where ``da_core`` came from), once with this one.
 Both sets of tables are printed, and each target with the baseline's figure beside it and the
-ratio after / before. The engine's driving calls have been the same since ``a448ba0``, where
-this benchmark began, so any revision since can be the baseline.
+ratio after / before. The engine's driving calls are the same back to ``ae9acab``, the last
+commit before issue 12's changes, so any revision since can be the baseline. One that predates
+``min_run_interval`` or ``service.gc_threshold`` runs without them, as its service did (every
+dirty station at each poll; the interpreter's GC thresholds), and the output says what each
+side ran with.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ import da_core
 from da_adapters.codec import OrjsonCodec
 from da_app.settings.service import ServiceSettings
 from da_core.catalog import default_catalog
-from da_core.config import Catalog
+from da_core.config import Catalog, TriggerPolicy
 from da_core.engine import Engine
 from da_core.types import Record
 
@@ -126,17 +129,23 @@ MODULES = (
     "SOH_model",
     "pv_prediction",
 )
-GC_THRESHOLD = ServiceSettings().gc_threshold
-"""The service's default ``gc_threshold``, set in each worker (``--interpreter-gc``: not)."""
+GC_THRESHOLD: tuple[int, int, int] | None = getattr(ServiceSettings(), "gc_threshold", None)
+"""The service's default ``gc_threshold``, set in each worker (``--interpreter-gc``: not). A
+revision from before the setting (``--base``) leaves the interpreter's, as its service did."""
+HAS_RUN_INTERVAL = "min_run_interval" in attrs.fields_dict(TriggerPolicy)
 SEGMENT_BYTES = 16 * 2**20
 SEGMENT_RECORDS = 20_000
 _PHASES = ("bootstrap", "warmup", "steady")
 
 
 def production_catalog(module: str) -> Catalog:
-    """The default catalog with ``module``'s ``min_run_interval`` at the service default."""
+    """The default catalog with ``module``'s ``min_run_interval`` at the service default (a
+    revision from before ``min_run_interval`` existed, measured with ``--base``, runs every
+    dirty station at each poll, as its service did)."""
     cat = default_catalog()
     m = cat.modules[module]
+    if not HAS_RUN_INTERVAL:
+        return cat
     m = attrs.evolve(m, trigger=attrs.evolve(m.trigger, min_run_interval=MIN_RUN_INTERVAL))
     return attrs.evolve(cat, modules={**cat.modules, module: m}).validate()
 
@@ -268,6 +277,8 @@ def worker_time(
         "stations": stations,
         "engine_stations": len(eng),
         "ignored": eng.stats.records_ignored,
+        "gc_threshold": gc.get_threshold(),
+        "min_run_interval": MIN_RUN_INTERVAL if HAS_RUN_INTERVAL else None,
         "peak_rss_mb": ci.peak_rss_mb(),
     }
 
@@ -443,6 +454,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
     for label, _ in sources:
         print_tables(summaries[label], modules, f"{label}: " if label else "")
+    for label, _ in sources:  # what the workers ran with (a --base may predate either)
+        done = [r for n in counts for m in modules for r in raw[label][n][m]["timing"]]
+        if done:
+            first = done[0]
+            print(
+                f"\n{label or 'workers'}: gc thresholds {tuple(first.get('gc_threshold', ()))}, "
+                f"min_run_interval {first.get('min_run_interval')} s"
+            )
     after = summaries[sources[-1][0]]
     before = summaries["before"] if args.base else None
     targets = report(after, modules, not args.no_rss, args.warmup, before)
