@@ -224,7 +224,7 @@ class Intake:
             # hold one item: one run without ``groupby``.
             runs: Iterable[tuple[str, Sequence[StationItem]]]
             if len(items) == 1:
-                runs = ((items[0][0], items),)
+                runs = ((station_of(items[0]), items),)
             else:
                 runs = [(sid, list(group)) for sid, group in groupby(items, station_of)]
             for sid, run in runs:
