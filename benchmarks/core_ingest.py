@@ -267,6 +267,26 @@ def current_rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ascending values, interpolated between neighbours; NaN for
+    none."""
+    if not sorted_values:
+        return float("nan")
+    k = (len(sorted_values) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def check_source(src: Path) -> None:
+    """Exit unless ``da_core`` was imported from ``src`` (a benchmark measuring another
+    checkout's source must not measure this one by mistake)."""
+    import da_core
+
+    if not Path(da_core.__file__ or "").resolve().is_relative_to(src.resolve()):
+        raise SystemExit(f"da_core was imported from {da_core.__file__}, not from {src}")
+
+
 class GcTimer:
     """Seconds spent in the cyclic garbage collector while registered (``gc.callbacks``)."""
 

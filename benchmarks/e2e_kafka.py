@@ -116,6 +116,8 @@ _SRC = ROOT / "src"
 if str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
+from core_ingest import percentile  # noqa: E402
+
 from da_adapters.aiokafka import AiokafkaConsumer  # noqa: E402
 from da_adapters.confluent import ConfluentConsumer  # noqa: E402
 from da_adapters.kafka_config import to_aiokafka_consumer, to_librdkafka_consumer  # noqa: E402
@@ -449,15 +451,6 @@ class Latency:
     to_assembly_p99: float
     to_callback_p50: float
     to_callback_p99: float
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
 # ---------------------------------------------------------------------------- services

@@ -102,13 +102,11 @@ from fleet_report import (
     REALTIME,
     Json,
     Summary,
-    percentile,
     print_tables,
     report,
     summarise,
 )
 
-import da_core
 from da_adapters.codec import OrjsonCodec
 from da_app.settings.service import ServiceSettings
 from da_core.catalog import default_catalog
@@ -266,7 +264,7 @@ def worker_time(
             out[key] += res[key]
         out["last_ts"] = res["now"]
     for phase, seconds in cycles.items():
-        phases[phase]["poll_p99"] = percentile(seconds, 0.99)
+        phases[phase]["poll_p99"] = ci.percentile(sorted(seconds), 0.99)
         phases[phase]["poll_max"] = max(seconds, default=math.nan)
     steady = phases["steady"]
     begins = ci.START + args.warmup
@@ -372,10 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--worker", choices=("time", "rss"), help=argparse.SUPPRESS)
     p.add_argument("--src", help=argparse.SUPPRESS)  # a worker's expected da_core location
     args = p.parse_args(argv)
-    if args.src and not Path(da_core.__file__ or "").resolve().is_relative_to(
-        Path(args.src).resolve()
-    ):
-        raise SystemExit(f"da_core was imported from {da_core.__file__}, not from {args.src}")
+    if args.src:
+        ci.check_source(Path(args.src))
     threshold: tuple[int, ...] | None = GC_THRESHOLD  # what a started service sets
     if args.gc_threshold:
         threshold = tuple(_ints(args.gc_threshold))

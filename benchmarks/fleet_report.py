@@ -47,17 +47,7 @@ keeps up is away from ``poll``, so a record that arrives meanwhile waits at most
 (cyclic GC pauses included)."""
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0..1) by the nearest rank; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
 def _metric(r: Json, phase: str, num: str, den: str, scale: float) -> float:
-    if num not in r[phase]:
-        return math.nan  # a run of an older fleet.py (a saved --json), without this figure
     value, by = r[phase][num] * scale, r[phase][den] if den else 1
     return float(value / by) if by else math.nan
 

@@ -48,16 +48,15 @@ _HERE = Path(__file__).resolve().parent
 def child(module: str, stations: int, seconds: float, src: Path) -> None:
     # da_core, da_adapters and da_app from ``src`` (first on sys.path) before fleet and
     # core_ingest, which would otherwise import them from this checkout
-    import da_core
     from da_adapters.codec import OrjsonCodec
     from da_app import simulator  # noqa: F401  (core_ingest's workload)
     from da_core.engine import Engine
 
-    if not Path(da_core.__file__ or "").resolve().is_relative_to(src):
-        raise SystemExit(f"da_core was imported from {da_core.__file__}, not from {src}")
     sys.path.insert(1, str(_HERE))
     import core_ingest as ci
     import fleet
+
+    ci.check_source(src)
 
     if fleet.GC_THRESHOLD is not None:
         gc.set_threshold(*fleet.GC_THRESHOLD)
